@@ -1,0 +1,82 @@
+//! The whole domain model of SPEC §2 (all phases), shared by every store and host.
+//!
+//! Ids are 64-bit integers and times are UTC. Each area lives in its own module; the types that
+//! create or change rows (`New*`, `*Patch`) sit beside the row type they produce.
+
+mod allowlist;
+mod artifact;
+mod auth;
+mod directive;
+mod notification;
+mod page;
+mod rag;
+mod run;
+mod schedule;
+mod task;
+
+pub use allowlist::{AllowlistEntry, AllowlistPatch, InventorySnapshot, NewAllowlistEntry};
+pub use artifact::{Artifact, ArtifactKind};
+pub use auth::{ApiToken, Role};
+pub use directive::{
+    DEFAULT_DIRECTIVE_NAME, Directive, DirectivePatch, DirectiveSnapshot, DirectiveType,
+    NewDirective,
+};
+pub use notification::{
+    NetworkPolicyRecommendation, Notification, NotificationStatus, NotificationTarget, TargetKind,
+};
+pub use page::{MAX_PAGE_SIZE, Page, PageRequest};
+pub use rag::{Chunk, Document, Embedding, RetrievalEvent, Upload, UploadStatus};
+pub use run::{
+    ApprovalStatus, ClaimJobs, JobStatus, LlmCall, LlmOutcome, NewRun, Run, RunJob, RunStatus,
+    Task3Scope, Trigger,
+};
+pub use schedule::{MisfirePolicy, Schedule, ScheduleType, ScheduledRun, ScheduledRunStatus};
+pub use task::{NewTaskDefinition, TaskDefinition, TaskDefinitionPatch, TaskKey};
+
+/// UTC timestamp used for every time in the model.
+pub type Timestamp = chrono::DateTime<chrono::Utc>;
+
+/// Declares a string-valued enum with its wire names, `as_str`, `FromStr` (whose error lists the
+/// allowed values) and serde in one place, so the database, JSON and forms all agree.
+macro_rules! wire_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $wire:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+        pub enum $name {
+            $($(#[$vmeta])* #[serde(rename = $wire)] $variant),+
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
+
+            /// The wire (database and JSON) name.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $wire),+ }
+            }
+
+            /// The allowed wire names joined for error messages: `"a", "b"`.
+            pub fn allowed() -> String {
+                Self::ALL.iter().map(|v| format!("\"{}\"", v.as_str())).collect::<Vec<_>>().join(", ")
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = String;
+            fn from_str(value: &str) -> Result<Self, String> {
+                match value {
+                    $($wire => Ok(Self::$variant),)+
+                    other => Err(format!("\"{other}\" is not one of {}", Self::allowed())),
+                }
+            }
+        }
+    };
+}
+pub(crate) use wire_enum;

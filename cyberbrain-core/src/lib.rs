@@ -1,0 +1,31 @@
+//! Cyberbrain core: the domain model, the public [`Error`], the plug-in traits
+//! ([`Store`], [`Llm`], [`Embedder`], [`Notifier`], [`ContainerEngine`], [`Clock`]), the engines
+//! hosts call, configuration, and the privacy guardrails.
+//!
+//! Data flows one way: hosts (HTTP, MCP, Python, CLI) → [`Cyberbrain`] → traits → backends.
+//! This crate never depends on a database driver, web framework, MCP or Python library.
+
+pub mod clock;
+pub mod config;
+pub mod container;
+pub mod domain;
+pub mod embedder;
+pub mod engine;
+pub mod error;
+pub mod guardrails;
+pub mod llm;
+pub mod notifier;
+pub mod store;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use clock::{Clock, SystemClock};
+pub use config::Config;
+pub use container::ContainerEngine;
+pub use embedder::Embedder;
+pub use engine::Cyberbrain;
+pub use error::{Error, FieldErrors, Result};
+pub use llm::Llm;
+pub use notifier::Notifier;
+pub use store::{AllowlistStore, DirectiveStore, RunStore, Store, StoreAdmin, TaskStore};

@@ -1,0 +1,117 @@
+//! The REST API under `/api/` (SPEC §4). Handlers parse input with the extractors in this
+//! module, call one engine method, and render; errors go through [`ApiError`].
+
+pub mod containers;
+pub mod directives;
+pub mod json;
+pub mod pagination;
+pub mod path;
+pub mod root;
+pub mod tasks;
+
+use axum::Router;
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, get};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Every REST route, each reachable with and without its trailing slash.
+pub(crate) fn routes() -> Router<AppState> {
+    let mut router = Router::new();
+    for (path, methods) in [
+        ("/api/", get(root::index)),
+        ("/api/health", get(root::health)),
+        ("/api/schema/", get(crate::openapi::schema)),
+        (
+            "/api/directives/",
+            get(directives::list).post(directives::create),
+        ),
+        (
+            "/api/directives/{id}/",
+            get(directives::get)
+                .patch(directives::update)
+                .put(directives::replace)
+                .delete(directives::delete),
+        ),
+        ("/api/tasks/", get(tasks::list).post(tasks::create)),
+        (
+            "/api/tasks/{id}/",
+            get(tasks::get).patch(tasks::update).delete(tasks::delete),
+        ),
+        ("/api/jobs/", get(tasks::list_jobs)),
+        ("/api/jobs/{id}/", get(tasks::get_job)),
+        (
+            "/api/containers/",
+            get(containers::list).post(containers::create),
+        ),
+        (
+            "/api/containers/{id}/",
+            get(containers::get)
+                .patch(containers::update)
+                .delete(containers::delete),
+        ),
+    ] {
+        router = with_and_without_slash(router, path, methods);
+    }
+    router
+        .merge(crate::docs::routes())
+        .method_not_allowed_fallback(method_not_allowed)
+}
+
+/// Registers `methods` at `path` both with and without a trailing slash: SPEC §4 wants both
+/// spellings to work, and a redirect would turn a POST into a GET in many clients.
+fn with_and_without_slash(
+    router: Router<AppState>,
+    path: &str,
+    methods: MethodRouter<AppState>,
+) -> Router<AppState> {
+    let bare = path.trim_end_matches('/');
+    router
+        .route(bare, methods.clone())
+        .route(&format!("{bare}/"), methods)
+}
+
+/// 201 with the new object and a `Location` header naming it.
+pub(crate) fn created<T: serde::Serialize>(location: String, body: T) -> Response {
+    let mut response = (StatusCode::CREATED, axum::Json(body)).into_response();
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
+/// 405 with a JSON body; axum adds the `Allow` header listing the methods that do exist.
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::detail(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!(
+            "method {method} is not allowed on {}; the Allow header lists those that are",
+            uri.path()
+        ),
+    )
+}
+
+/// Unknown paths: JSON under `/api`, a short HTML page elsewhere (the web UI's space).
+pub(crate) async fn not_found(uri: Uri) -> Response {
+    let path = uri.path();
+    if path == "/api" || path.starts_with("/api/") {
+        return ApiError::not_found(format!(
+            "no API endpoint at {path}; GET /api/ lists the collections and /api/docs/ documents them"
+        ))
+        .into_response();
+    }
+    let mut response = (
+        StatusCode::NOT_FOUND,
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Not found · Cyberbrain</title></head>\
+         <body><h1>Not found</h1><p>There is no page at this address. \
+         <a href=\"/\">Back to the dashboard</a></p></body></html>",
+    )
+        .into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    response
+}

@@ -1,0 +1,138 @@
+//! The `cyberbrain` command line: `serve`, `migrate`, `doctor` and `mcp --stdio`.
+//!
+//! Every command loads the configuration the same way (`--config PATH`, else `./cyberbrain.toml`
+//! when present, then the environment) and logs to stderr, so stdout stays free for command
+//! output and for the MCP stdio protocol.
+
+mod doctor;
+mod mcp;
+mod migrate;
+mod open;
+mod probe;
+mod serve;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use cyberbrain_core::Config;
+
+/// Cyberbrain: a local-first operations assistant.
+#[derive(Debug, Parser)]
+#[command(name = "cyberbrain", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Configuration file (default: ./cyberbrain.toml when it exists). Environment variables
+    /// override its values.
+    #[arg(long, global = true, value_name = "PATH", env = "CYBERBRAIN_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the REST API, web UI, API docs and MCP endpoint.
+    Serve,
+    /// Apply database migrations and print the schema version.
+    Migrate,
+    /// Check every component (database, LLM, embedder files, container engine, nvidia-smi,
+    /// paths) and print its state. Exits 1 when the database does not work.
+    Doctor,
+    /// Serve MCP over stdin/stdout for desktop clients.
+    Mcp {
+        /// Use the stdio transport (the HTTP transport is served by `cyberbrain serve` at /mcp).
+        #[arg(long)]
+        stdio: bool,
+    },
+}
+
+/// A command's failure: what to print and the exit status.
+#[derive(Debug)]
+pub struct CliError {
+    message: String,
+    code: u8,
+}
+
+impl CliError {
+    /// A failure of the command itself (exit status 1).
+    pub fn failed(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            code: 1,
+        }
+    }
+
+    /// The configuration or the arguments cannot work as given (exit status 2).
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            code: 2,
+        }
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Entry point of the `cyberbrain` binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::from(error.code)
+        }
+    }
+}
+
+/// Runs one parsed command line.
+pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    let config = load_config(&cli)?;
+    match cli.command {
+        Command::Serve => serve::run(config).await.map(|()| ExitCode::SUCCESS),
+        Command::Migrate => migrate::run(config).await.map(|()| ExitCode::SUCCESS),
+        Command::Doctor => doctor::run(config).await,
+        Command::Mcp { stdio } => mcp::run(config, stdio).await.map(|()| ExitCode::SUCCESS),
+    }
+}
+
+fn load_config(cli: &Cli) -> Result<Config, CliError> {
+    Config::load(cli.config.as_deref()).map_err(|e| {
+        CliError::usage(format!(
+            "the configuration cannot be used: {e}\n\
+             fix the value in the configuration file or the environment variable named above"
+        ))
+    })
+}
+
+/// `RUST_LOG` filters (default `info`); everything goes to stderr.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colours only for a person at a terminal; log files and pipes get plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    // Ignore a second initialisation (tests may run commands in one process).
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .with_target(false)
+        .try_init();
+}

@@ -1,0 +1,133 @@
+//! An in-process server over a fresh SQLite store in a temp directory, driven with
+//! `tower::ServiceExt::oneshot` — the real router, store and engine, no sockets.
+
+#![allow(dead_code)] // each test file uses a different part of this
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use cyberbrain_core::domain::PageRequest;
+use cyberbrain_core::store::StoreAdmin;
+use cyberbrain_core::{Config, Cyberbrain};
+use cyberbrain_http::AppState;
+use cyberbrain_store_sqlite::SqliteStore;
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+pub struct TestApp {
+    pub router: Router,
+    pub cb: Cyberbrain,
+    pub dir: tempfile::TempDir,
+}
+
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl TestResponse {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "not JSON ({e}), status {}: {:?}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn header(&self, name: header::HeaderName) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+impl TestApp {
+    pub async fn new() -> Self {
+        Self::with_config(|_| {}).await
+    }
+
+    /// A fresh, migrated store; `adjust` may change the configuration first.
+    pub async fn with_config(adjust: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config::default();
+        config.paths.data_dir = dir.path().to_path_buf();
+        adjust(&mut config);
+        let url = format!("sqlite://{}", dir.path().join("cyberbrain.db").display());
+        let store = SqliteStore::connect(&url).await.expect("connect");
+        store.migrate().await.expect("migrate");
+        let cb = Cyberbrain::new(Arc::new(store), config);
+        let router = cyberbrain_http::router(AppState::new(cb.clone()));
+        Self { router, cb, dir }
+    }
+
+    pub async fn send(&self, request: Request<Body>) -> TestResponse {
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("infallible router");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        TestResponse {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, uri: &str) -> TestResponse {
+        self.send(Request::get(uri).body(Body::empty()).unwrap())
+            .await
+    }
+
+    pub async fn delete(&self, uri: &str) -> TestResponse {
+        self.send(Request::delete(uri).body(Body::empty()).unwrap())
+            .await
+    }
+
+    /// A JSON request with `Content-Type: application/json`.
+    pub async fn json(&self, method: Method, uri: &str, body: &Value) -> TestResponse {
+        self.raw(method, uri, Some("application/json"), body.to_string())
+            .await
+    }
+
+    /// Any body with any (or no) content type, byte for byte.
+    pub async fn raw(
+        &self,
+        method: Method,
+        uri: &str,
+        content_type: Option<&str>,
+        body: impl Into<Body>,
+    ) -> TestResponse {
+        let mut request = Request::builder().method(method).uri(uri);
+        if let Some(content_type) = content_type {
+            request = request.header(header::CONTENT_TYPE, content_type);
+        }
+        self.send(request.body(body.into()).unwrap()).await
+    }
+
+    /// Every row of every collection this API writes, to prove a refused request wrote nothing.
+    pub async fn snapshot(&self) -> Value {
+        let all = PageRequest::first(200);
+        serde_json::json!({
+            "directives": self.cb.list_directives(all).await.expect("list").items,
+            "tasks": self.cb.list_tasks(all).await.expect("list").items,
+            "containers": self.cb.list_allowlist(all).await.expect("list").items,
+        })
+    }
+}

@@ -1,0 +1,140 @@
+"""Opening a database: URL forms, configuration keywords, unavailable backends."""
+
+import os
+import pathlib
+
+import pytest
+
+import cyberbrain
+
+
+def test_absolute_sqlite_url_creates_and_migrates(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "nested" / "cb.db"
+    cb = cyberbrain.Cyberbrain.open(f"sqlite:///{path}")
+    assert path.is_file()
+    assert cb.backend == "sqlite"
+    assert cb.list_tasks()["count"] == 3
+
+
+def test_relative_url_and_bare_path(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    cyberbrain.Cyberbrain.open("sqlite://rel/cb.db")
+    assert (tmp_path / "rel" / "cb.db").is_file()
+    bare = tmp_path / "bare.db"
+    cb = cyberbrain.Cyberbrain.open(str(bare))
+    assert bare.is_file()
+    assert cb.list_directives()["count"] == 5
+
+
+def test_reopening_keeps_data_and_does_not_reseed(db_url: str) -> None:
+    first = cyberbrain.Cyberbrain.open(db_url)
+    first.create_directive("Kept", "D2")
+    second = cyberbrain.Cyberbrain.open(db_url)
+    names = [d["name"] for d in second.list_directives()["results"]]
+    assert names.count("Kept") == 1
+    assert names.count("default") == 1
+    assert len(names) == 6
+
+
+def test_postgres_url_is_unavailable(tmp_path: pathlib.Path) -> None:
+    with pytest.raises(cyberbrain.Unavailable) as info:
+        cyberbrain.Cyberbrain.open("postgres://cb:secret@localhost/cb")
+    assert info.value.component == "postgres"
+    assert "not implemented in this version" in str(info.value)
+    assert "sqlite://" in str(info.value), "the message must say what to use instead"
+    assert "secret" not in str(info.value)
+    assert isinstance(info.value, cyberbrain.CyberbrainError)
+    with pytest.raises(cyberbrain.Unavailable):
+        cyberbrain.Cyberbrain.open("postgresql://localhost/cb")
+
+
+def test_unsupported_scheme_and_empty_url_are_invalid() -> None:
+    with pytest.raises(cyberbrain.InvalidInput) as info:
+        cyberbrain.Cyberbrain.open("mysql://localhost/cb")
+    assert "mysql://" in info.value.fields["url"][0]
+    with pytest.raises(cyberbrain.InvalidInput) as info:
+        cyberbrain.Cyberbrain.open("  ")
+    assert "url" in info.value.fields
+
+
+def test_keywords_override_configuration(db_url: str, tmp_path: pathlib.Path) -> None:
+    cb = cyberbrain.Cyberbrain.open(
+        db_url,
+        llm_endpoint="http://127.0.0.1:8080/v1",
+        llm_model="smollm2",
+        redacted_mode=False,
+        data_dir=tmp_path / "data",  # os.PathLike is accepted
+        models_dir=str(tmp_path / "models"),
+    )
+    health = cb.health()
+    assert "http://127.0.0.1:8080/v1" in health["llm"]["detail"]
+    assert "smollm2" in health["llm"]["detail"]
+    assert str(tmp_path / "models") in health["embedder"]["detail"]
+
+
+def test_unknown_keyword_is_invalid_input_naming_it(db_url: str) -> None:
+    with pytest.raises(cyberbrain.InvalidInput) as info:
+        cyberbrain.Cyberbrain.open(db_url, llm_endpiont="http://127.0.0.1:1/v1")  # type: ignore[call-arg]
+    assert list(info.value.fields) == ["llm_endpiont"]
+    assert "llm_endpoint" in info.value.fields["llm_endpiont"][0], "lists the accepted keywords"
+
+
+def test_keyword_of_the_wrong_type_is_invalid_input(db_url: str) -> None:
+    with pytest.raises(cyberbrain.InvalidInput) as info:
+        cyberbrain.Cyberbrain.open(db_url, redacted_mode="no", llm_allow_hosts="gpu-box")  # type: ignore[arg-type]
+    assert info.value.fields["redacted_mode"] == ["must be a bool, got str"]
+    assert info.value.fields["llm_allow_hosts"] == ["must be a list of str, got str"]
+
+
+def test_remote_llm_endpoint_is_refused_by_the_locality_guardrail(db_url: str) -> None:
+    with pytest.raises(cyberbrain.InvalidInput) as info:
+        cyberbrain.Cyberbrain.open(db_url, llm_endpoint="http://8.8.8.8/v1")
+    assert "llm_endpoint" in info.value.fields
+
+
+def test_config_file_is_loaded_and_keywords_win(db_url: str, tmp_path: pathlib.Path) -> None:
+    toml = tmp_path / "cyberbrain.toml"
+    toml.write_text('[llm]\nmodel = "from-file"\nendpoint = "http://127.0.0.1:9000/v1"\n')
+    cb = cyberbrain.Cyberbrain.open(db_url, config_file=toml, llm_model="from-keyword")
+    detail = cb.health()["llm"]["detail"]
+    assert "127.0.0.1:9000" in detail
+    assert "from-keyword" in detail
+    with pytest.raises(cyberbrain.InvalidInput) as info:
+        cyberbrain.Cyberbrain.open(db_url, config_file=tmp_path / "missing.toml")
+    assert "config" in info.value.fields
+
+
+def test_repr_shows_backend_not_secrets(db_url: str) -> None:
+    cb = cyberbrain.Cyberbrain.open(db_url, llm_api_key="sk-very-secret")
+    text = repr(cb)
+    assert text.startswith("<cyberbrain.Cyberbrain backend=sqlite")
+    assert "sk-very-secret" not in text
+    assert type(cb).__module__ == "cyberbrain"
+
+
+def test_handle_cannot_be_constructed_directly() -> None:
+    with pytest.raises(TypeError):
+        cyberbrain.Cyberbrain()
+
+
+def test_health_reports_each_component(cb: cyberbrain.Cyberbrain) -> None:
+    health = cb.health()
+    assert health["status"] == "ok"
+    assert health["database"]["state"] == "ok"
+    assert set(health) >= {"status", "version", "database", "llm", "embedder", "engine"}
+    assert health["version"] == cyberbrain.__version__
+
+
+def test_exception_hierarchy() -> None:
+    for exc in (
+        cyberbrain.NotFound,
+        cyberbrain.Conflict,
+        cyberbrain.InvalidInput,
+        cyberbrain.Forbidden,
+        cyberbrain.Unavailable,
+        cyberbrain.BackendError,
+    ):
+        assert issubclass(exc, cyberbrain.CyberbrainError)
+        assert exc.__module__ == "cyberbrain"
+    assert issubclass(cyberbrain.CyberbrainError, Exception)
+    assert os.path.basename(cyberbrain._cyberbrain.__file__).startswith("_cyberbrain")

@@ -1,0 +1,383 @@
+//! SQLite-specific behaviour beyond the conformance suite: several stores and several OS
+//! processes on one file, reopening, file creation, the on-disk formats.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use cyberbrain_core::Error;
+use cyberbrain_core::domain::{
+    ApprovalStatus, ClaimJobs, DEFAULT_DIRECTIVE_NAME, DirectiveType, NewAllowlistEntry,
+    NewDirective, NewRun, PageRequest,
+};
+use cyberbrain_core::store::{AllowlistStore, DirectiveStore, RunStore, StoreAdmin, TaskStore};
+use cyberbrain_store_sqlite::{SqliteConfig, SqliteStore};
+
+fn url(path: &Path) -> String {
+    format!("sqlite://{}", path.display())
+}
+
+async fn open(path: &Path) -> SqliteStore {
+    let store = SqliteStore::connect(&url(path)).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    store
+}
+
+/// Creates `runs` runnable runs of two jobs each; returns every job id.
+async fn seed_runs(store: &SqliteStore, runs: usize) -> BTreeSet<i64> {
+    let directive = store
+        .get_directive_by_name(DEFAULT_DIRECTIVE_NAME)
+        .await
+        .unwrap();
+    let mut jobs = BTreeSet::new();
+    for _ in 0..runs {
+        let new = NewRun::new(
+            directive.snapshot(),
+            vec!["log_triage".into(), "gpu_report".into()],
+            chrono::Utc::now(),
+        );
+        let run = store.create_run(new).await.unwrap();
+        jobs.extend(
+            store
+                .list_run_jobs(run.id)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|j| j.id),
+        );
+    }
+    jobs
+}
+
+/// Claims one job at a time until none is left; returns the ids this claimer got.
+async fn claim_until_empty(store: SqliteStore, owner: String) -> Vec<i64> {
+    let mut mine = Vec::new();
+    loop {
+        let claim = ClaimJobs::new(&owner, chrono::Utc::now(), chrono::Duration::minutes(5));
+        let batch = store.claim_jobs(claim.with_limit(2)).await.expect("claim");
+        if batch.is_empty() {
+            return mine;
+        }
+        mine.extend(batch.into_iter().map(|j| j.id));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_stores_on_one_file_claim_each_job_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.db");
+    let first = open(&path).await;
+    let second = open(&path).await;
+    let all = seed_runs(&first, 60).await;
+
+    let mut claimers = tokio::task::JoinSet::new();
+    for i in 0..12 {
+        let store = if i % 2 == 0 {
+            first.clone()
+        } else {
+            second.clone()
+        };
+        claimers.spawn(claim_until_empty(
+            store,
+            format!("store-{}-task-{i}", i % 2),
+        ));
+    }
+    let mut claimed = Vec::new();
+    while let Some(result) = claimers.join_next().await {
+        claimed.extend(result.unwrap());
+    }
+    let unique: BTreeSet<i64> = claimed.iter().copied().collect();
+    assert_eq!(unique.len(), claimed.len(), "a job was claimed twice");
+    assert_eq!(unique, all);
+}
+
+/// Set in a child process: the database to claim from and where to write what it got.
+const CHILD_DB: &str = "CYBERBRAIN_TEST_CHILD_DB";
+const CHILD_OUT: &str = "CYBERBRAIN_TEST_CHILD_OUT";
+
+/// The child side of `separate_processes_claim_each_job_once`; a no-op in a normal test run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn child_claimer_process() {
+    let (Ok(db), Ok(out)) = (std::env::var(CHILD_DB), std::env::var(CHILD_OUT)) else {
+        return;
+    };
+    let store = SqliteStore::connect(&db).await.expect("child connect");
+    let go = PathBuf::from(format!("{out}.go"));
+    std::fs::write(format!("{out}.ready"), b"").unwrap();
+    while !go.exists() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let mut claimers = tokio::task::JoinSet::new();
+    for i in 0..4 {
+        claimers.spawn(claim_until_empty(store.clone(), format!("{out}-{i}")));
+    }
+    let mut claimed = Vec::new();
+    while let Some(result) = claimers.join_next().await {
+        claimed.extend(result.unwrap());
+    }
+    let text: Vec<String> = claimed.iter().map(i64::to_string).collect();
+    std::fs::write(&out, text.join("\n")).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn separate_processes_claim_each_job_once() {
+    if std::env::var(CHILD_DB).is_ok() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("processes.db");
+    let store = open(&path).await;
+    let all = seed_runs(&store, 150).await;
+
+    let exe = std::env::current_exe().unwrap();
+    let outs: Vec<PathBuf> = (0..3)
+        .map(|i| dir.path().join(format!("child-{i}.txt")))
+        .collect();
+    let mut children = Vec::new();
+    for out in &outs {
+        children.push(
+            std::process::Command::new(&exe)
+                .args(["child_claimer_process", "--exact", "--test-threads", "1"])
+                .env(CHILD_DB, url(&path))
+                .env(CHILD_OUT, out)
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("spawn child"),
+        );
+    }
+    // Start everyone at once so the processes really race.
+    for out in &outs {
+        let ready = PathBuf::from(format!("{}.ready", out.display()));
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !ready.exists() {
+            assert!(std::time::Instant::now() < deadline, "child did not start");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    for out in &outs {
+        std::fs::write(format!("{}.go", out.display()), b"").unwrap();
+    }
+    let mut claimed = claim_until_empty(store.clone(), "parent".into()).await;
+    for mut child in children {
+        let status = tokio::task::spawn_blocking(move || child.wait())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(status.success(), "child failed: {status}");
+    }
+    let mut per_process = BTreeMap::new();
+    per_process.insert("parent".to_string(), claimed.len());
+    for out in &outs {
+        let text = std::fs::read_to_string(out).unwrap();
+        let ids: Vec<i64> = text.lines().map(|l| l.parse().unwrap()).collect();
+        per_process.insert(out.display().to_string(), ids.len());
+        claimed.extend(ids);
+    }
+    eprintln!("jobs claimed per process: {per_process:?}");
+    let unique: BTreeSet<i64> = claimed.iter().copied().collect();
+    assert_eq!(
+        unique.len(),
+        claimed.len(),
+        "a job was claimed twice: {per_process:?}"
+    );
+    assert_eq!(unique, all, "every job was claimed: {per_process:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_migrations_of_a_new_file_apply_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fresh.db");
+    let mut stores = Vec::new();
+    for _ in 0..4 {
+        stores.push(SqliteStore::connect(&url(&path)).await.unwrap());
+    }
+    let mut migrations = tokio::task::JoinSet::new();
+    for store in stores.clone() {
+        migrations.spawn(async move { store.migrate().await });
+    }
+    while let Some(result) = migrations.join_next().await {
+        result.unwrap().expect("migrate");
+    }
+    let directives = stores[0]
+        .list_directives(PageRequest::first(200))
+        .await
+        .unwrap();
+    assert_eq!(directives.count, 5, "seeds applied once");
+    assert_eq!(stores[0].info().await.unwrap().schema_version, 2);
+}
+
+#[tokio::test]
+async fn a_reopened_file_keeps_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kept.db");
+    let (directive, entry) = {
+        let store = open(&path).await;
+        let directive = store
+            .create_directive(NewDirective::new("Kept", DirectiveType::D2).with_text("persist me"))
+            .await
+            .unwrap();
+        let entry = store
+            .create_allowlist_entry(NewAllowlistEntry::new("web").with_tags(["a"]))
+            .await
+            .unwrap();
+        (directive, entry)
+    };
+    let store = open(&path).await;
+    assert_eq!(store.get_directive(directive.id).await.unwrap(), directive);
+    assert_eq!(store.get_allowlist_entry(entry.id).await.unwrap(), entry);
+    assert_eq!(
+        store
+            .list_tasks(PageRequest::first(200))
+            .await
+            .unwrap()
+            .count,
+        3
+    );
+}
+
+#[tokio::test]
+async fn connect_creates_missing_directories_and_reports_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a/b/c/cyberbrain.db");
+    let store = SqliteStore::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    assert!(path.exists());
+    assert_eq!(store.path(), path);
+    let before = store.info().await.unwrap();
+    assert_eq!(before.schema_version, 0);
+    assert!(
+        before.notes.iter().any(|n| n.contains("pending")),
+        "{before:?}"
+    );
+    store.migrate().await.unwrap();
+    let info = store.info().await.unwrap();
+    assert_eq!(info.backend, "sqlite");
+    assert_eq!(info.version, rusqlite::version());
+    assert_eq!(info.location, path.display().to_string());
+    assert_eq!(info.schema_version, 2);
+    assert!(info.notes.is_empty(), "{info:?}");
+    store.ping().await.unwrap();
+
+    let bare = SqliteStore::connect(path.to_str().unwrap()).await.unwrap();
+    assert_eq!(
+        bare.list_directives(PageRequest::first(1))
+            .await
+            .unwrap()
+            .count,
+        5
+    );
+    let configured = SqliteStore::connect_with(SqliteConfig::new(&path).with_readers(1))
+        .await
+        .unwrap();
+    assert_eq!(configured.config().readers, 1);
+    configured.ping().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_file_that_is_not_a_database_is_unavailable_with_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notes.db");
+    std::fs::write(
+        &path,
+        "this is a text file, not SQLite; it is long enough to have a header",
+    )
+    .unwrap();
+    let err = SqliteStore::connect(&url(&path)).await.unwrap_err();
+    assert!(matches!(err, Error::Unavailable { .. }), "{err}");
+    assert!(err.to_string().contains("notes.db"), "{err}");
+}
+
+#[tokio::test]
+async fn a_bad_url_is_invalid_input() {
+    let err = SqliteStore::connect("sqlite::memory:").await.unwrap_err();
+    assert!(matches!(err, Error::InvalidInput(_)), "{err}");
+}
+
+/// The documented on-disk conventions: WAL, fixed-width UTC times, JSON text, the snapshot
+/// stored as its canonical JSON.
+#[tokio::test]
+async fn on_disk_formats_follow_the_documented_conventions() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("formats.db");
+    let store = open(&path).await;
+    let directive = store
+        .get_directive_by_name(DEFAULT_DIRECTIVE_NAME)
+        .await
+        .unwrap();
+    let mut new = NewRun::new(
+        directive.snapshot(),
+        vec!["log_triage".into()],
+        chrono::Utc::now(),
+    );
+    new.approval_status = ApprovalStatus::None;
+    let run = store.create_run(new.clone()).await.unwrap();
+    store
+        .create_allowlist_entry(NewAllowlistEntry::new("db").with_tags(["x", "y"]))
+        .await
+        .unwrap();
+
+    let path_for_check = path.clone();
+    let expected_snapshot = new.directive_snapshot.canonical_json();
+    tokio::task::spawn_blocking(move || {
+        let conn = rusqlite::Connection::open(&path_for_check).unwrap();
+        let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+        assert_eq!(mode, "wal");
+        let mut times = conn
+            .prepare(
+                "SELECT created_at FROM directives UNION ALL SELECT updated_at FROM directives \
+                 UNION ALL SELECT created_at FROM task_definitions \
+                 UNION ALL SELECT created_at FROM container_allowlist \
+                 UNION ALL SELECT created_at FROM runs UNION ALL SELECT applied_at FROM schema_migrations",
+            )
+            .unwrap();
+        let times: Vec<String> =
+            times.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+        assert!(times.len() > 10);
+        for time in times {
+            let bytes = time.as_bytes();
+            assert_eq!(bytes.len(), 27, "{time}");
+            assert_eq!((bytes[4], bytes[10], bytes[19], bytes[26]), (b'-', b'T', b'.', b'Z'), "{time}");
+        }
+        let (snapshot, sha): (String, String) = conn
+            .query_row("SELECT directive_snapshot, snapshot_sha256 FROM runs WHERE id = ?1", [run.id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!(snapshot, expected_snapshot);
+        assert_eq!(sha, run.snapshot_sha256);
+        let tags: String =
+            conn.query_row("SELECT tags FROM container_allowlist", [], |r| r.get(0)).unwrap();
+        assert_eq!(tags, r#"["x","y"]"#);
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn runs_survive_their_directive_and_task_being_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(open(&dir.path().join("g4.db")).await);
+    let directive = store
+        .create_directive(NewDirective::new("Gone soon", DirectiveType::D1))
+        .await
+        .unwrap();
+    let run = store
+        .create_run(NewRun::new(
+            directive.snapshot(),
+            vec!["service_map".into()],
+            chrono::Utc::now(),
+        ))
+        .await
+        .unwrap();
+    store.delete_directive(directive.id).await.unwrap();
+    let task = store.get_task_by_key("service_map").await.unwrap();
+    store.delete_task(task.id).await.unwrap();
+    let kept = store.get_run(run.id).await.unwrap();
+    assert_eq!(kept, run);
+    assert_eq!(
+        store.list_run_jobs(run.id).await.unwrap()[0].task_key,
+        "service_map"
+    );
+}

@@ -1,0 +1,104 @@
+# shellcheck shell=bash
+# Installs what the test suite needs, idempotently: every check is cheap, and a package manager
+# runs only when something is missing or a pinned version changed. Source after common.sh.
+
+CHROMIUM_BIN=/usr/bin/chromium
+PYTHON_REQUIREMENTS="$CYBERBRAIN_ROOT/scripts/requirements-test.txt"
+NODE_MIN_MAJOR=20 # playwright-core's `engines`
+
+# Prints the Debian packages among "$@" that are not installed.
+missing_debs() {
+  local pkg
+  for pkg in "$@"; do
+    [[ $(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null) == installed ]] || printf '%s\n' "$pkg"
+  done
+}
+
+# ensure_debs PKG...: apt-get installs the missing ones; `apt-get update` only when needed.
+ensure_debs() {
+  local missing
+  missing=$(missing_debs "$@")
+  [[ -n $missing ]] || return 0
+  missing=$(printf '%s' "$missing" | tr '\n' ' ')
+  local sudo=()
+  if ((EUID != 0)); then
+    command -v sudo >/dev/null 2>&1 ||
+      die "the Debian packages [$missing] are needed; run as root or install them: apt-get install -y $missing"
+    sudo=(sudo)
+  fi
+  log "installing Debian packages: $missing"
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  # shellcheck disable=SC2086 # word splitting of the package list is intended
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+}
+
+ensure_build_tools() {
+  command -v cc >/dev/null 2>&1 || ensure_debs build-essential
+  command -v pkg-config >/dev/null 2>&1 || ensure_debs pkg-config
+}
+
+ensure_chromium() {
+  # fonts-liberation: without any font, pages render as boxes in screenshots.
+  ensure_debs chromium fonts-liberation
+  [[ -x $CHROMIUM_BIN ]] || die "the chromium package is installed but $CHROMIUM_BIN is missing"
+}
+
+sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
+
+# Python venv at .tools/venv with the pinned test requirements (maturin, pytest, mcp).
+ensure_python_venv() {
+  if ! "$VENV_DIR/bin/python" -c 'import sys; assert sys.version_info >= (3, 9)' >/dev/null 2>&1; then
+    command -v python3 >/dev/null 2>&1 || ensure_debs python3
+    rm -rf "$VENV_DIR"
+    mkdir -p "$TOOLS_DIR"
+    if ! python3 -m venv "$VENV_DIR" >/dev/null 2>&1; then
+      # Debian's python3 ships venv (with ensurepip) separately.
+      rm -rf "$VENV_DIR"
+      ensure_debs python3-venv
+      python3 -m venv "$VENV_DIR"
+    fi
+    log "created $VENV_DIR ($("$VENV_DIR/bin/python" --version))"
+  fi
+  local stamp="$VENV_DIR/.cyberbrain-requirements.sha256" want
+  want=$(sha256_of "$PYTHON_REQUIREMENTS")
+  if [[ $(cat "$stamp" 2>/dev/null) != "$want" ]]; then
+    log "pip install -r scripts/requirements-test.txt"
+    "$VENV_DIR/bin/python" -m pip install --quiet --disable-pip-version-check -r "$PYTHON_REQUIREMENTS"
+    printf '%s\n' "$want" >"$stamp"
+  fi
+}
+
+# Node.js and playwright-core (npm ci into ./node_modules). Playwright drives the system
+# Chromium; its own browser download (`npx playwright install`) is never used.
+ensure_node_modules() {
+  command -v node >/dev/null 2>&1 || ensure_debs nodejs npm
+  command -v npm >/dev/null 2>&1 || ensure_debs npm
+  local major
+  major=$(node -p 'process.versions.node.split(".")[0]')
+  ((major >= NODE_MIN_MAJOR)) ||
+    die "Node.js $(node --version) is too old: playwright-core needs Node.js $NODE_MIN_MAJOR or newer on PATH"
+  local stamp="$CYBERBRAIN_ROOT/node_modules/.cyberbrain-lock.sha256" want
+  want=$(sha256_of "$CYBERBRAIN_ROOT/package-lock.json")
+  if [[ $(cat "$stamp" 2>/dev/null) != "$want" || ! -f $CYBERBRAIN_ROOT/node_modules/playwright-core/package.json ]]; then
+    log "npm ci (playwright-core)"
+    (cd "$CYBERBRAIN_ROOT" && npm ci --no-audit --no-fund --loglevel=error)
+    printf '%s\n' "$want" >"$stamp"
+  fi
+}
+
+install_test_tools() {
+  ensure_build_tools
+  ensure_chromium
+  ensure_python_venv
+  ensure_node_modules
+  log "tools: $("$VENV_DIR/bin/python" --version), maturin $("$VENV_DIR/bin/maturin" --version | cut -d' ' -f2), node $(node --version), $("$CHROMIUM_BIN" --version 2>/dev/null | head -n1)"
+}
+
+# The variables the end-to-end tests (tests/e2e) read to find the real components.
+export_test_tool_env() {
+  export CYBERBRAIN_PYTHON="$VENV_DIR/bin/python"
+  CYBERBRAIN_NODE="$(command -v node)"
+  export CYBERBRAIN_NODE
+  export CYBERBRAIN_CHROMIUM="$CHROMIUM_BIN"
+  export NODE_PATH="$CYBERBRAIN_ROOT/node_modules"
+}
