@@ -14,6 +14,7 @@ pub mod api;
 pub mod cli;
 mod docs;
 pub mod error;
+mod mcp;
 pub mod openapi;
 pub mod state;
 mod webui;
@@ -21,7 +22,6 @@ mod webui;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use cyberbrain_core::Config;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::api::json::BodyLimit;
@@ -73,12 +73,7 @@ pub fn router(state: AppState) -> Router {
 /// The whole HTTP surface with explicit options.
 pub fn router_with(state: AppState, options: RouterOptions) -> Router {
     let limit = options.max_body_bytes;
-    let mcp = cyberbrain_mcp::streamable_http_service(
-        state.cb.clone(),
-        cyberbrain_mcp::McpOptions {
-            allowed_hosts: options.mcp_allowed_hosts,
-        },
-    );
+    let mcp = mcp::service(state.cb.clone(), options.mcp_allowed_hosts, limit);
     Router::new()
         .merge(api::routes())
         .merge(webui::routes())
@@ -86,13 +81,7 @@ pub fn router_with(state: AppState, options: RouterOptions) -> Router {
         .layer(axum::Extension(BodyLimit(limit)))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
-        // The MCP service reads its body itself, so it gets the limit as a layer.
-        .nest_service(
-            "/mcp",
-            tower::ServiceBuilder::new()
-                .layer(RequestBodyLimitLayer::new(limit))
-                .service(mcp),
-        )
+        .nest_service("/mcp", mcp)
         .layer(TraceLayer::new_for_http())
 }
 

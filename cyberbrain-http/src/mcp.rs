@@ -28,12 +28,13 @@ pub(crate) fn service(
 + Send
 + Sync
 + 'static {
-    let mcp = cyberbrain_mcp::streamable_http_service(
-        cb,
-        cyberbrain_mcp::McpOptions { allowed_hosts },
-    );
+    let mcp =
+        cyberbrain_mcp::streamable_http_service(cb, cyberbrain_mcp::McpOptions { allowed_hosts });
     tower::ServiceBuilder::new()
-        .layer(middleware::from_fn_with_state(BodyLimit(max_body_bytes), read_body_within_limit))
+        .layer(middleware::from_fn_with_state(
+            BodyLimit(max_body_bytes),
+            read_body_within_limit,
+        ))
         .service(mcp)
 }
 
@@ -44,12 +45,12 @@ async fn read_body_within_limit(
 ) -> Response {
     let (parts, body) = request.into_parts();
     match axum::body::to_bytes(body, limit).await {
-        Ok(bytes) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
+        Ok(bytes) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
         Err(error) => {
-            let too_long = std::error::Error::source(&error)
-                .is_some_and(|source| source.is::<http_body_util::LengthLimitError>())
-                || error.into_inner().is::<http_body_util::LengthLimitError>();
-            if too_long {
+            if error.into_inner().is::<http_body_util::LengthLimitError>() {
                 too_large(Some(BodyLimit(limit))).into_response()
             } else {
                 ApiError::detail(StatusCode::BAD_REQUEST, "could not read the request body")

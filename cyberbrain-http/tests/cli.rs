@@ -324,3 +324,36 @@ fn serve_on_a_public_interface_without_auth_warns_loudly() {
     assert!(status.contains("200"), "{status}");
     assert!(server.terminate().success());
 }
+
+#[test]
+fn mcp_over_stdio_answers_on_stdout_and_logs_on_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = cyberbrain(dir.path())
+        .args(["mcp", "--stdio"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdin = child.stdin.take().unwrap();
+    for message in [
+        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"cli-test","version":"0"}}}"#,
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+        r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#,
+    ] {
+        writeln!(stdin, "{message}").unwrap();
+    }
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let initialized = lines.next().expect("a reply").expect("read");
+    assert!(initialized.contains("\"serverInfo\""), "{initialized}");
+    let tools = lines.next().expect("a reply").expect("read");
+    assert!(tools.contains("\"set_allowlist\""), "{tools}");
+    drop(stdin); // the client hangs up: the server stops cleanly
+    let output = child.wait_with_output().expect("wait");
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("serving MCP on stdin/stdout"),
+        "logs go to stderr: {stderr}"
+    );
+}

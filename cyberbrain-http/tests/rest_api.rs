@@ -522,3 +522,41 @@ async fn the_web_ui_shares_the_router() {
     let missing = app.get("/no/such/page").await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn mcp_protocol_requests_pass_through_the_body_limit() {
+    use tower::ServiceExt;
+    let app = TestApp::new().await;
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "router-test", "version": "0"}}});
+    let request = axum::http::Request::post("/mcp")
+        .header(header::HOST, "localhost:9595")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::ACCEPT, "application/json, text/event-stream")
+        .body(axum::body::Body::from(initialize.to_string()))
+        .unwrap();
+    let response = app.router.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers().contains_key("mcp-session-id"),
+        "{:?}",
+        response.headers()
+    );
+    // The first event carries the initialize result; read just that much of the stream.
+    let mut body = response.into_body().into_data_stream();
+    let mut text = String::new();
+    let read = async {
+        use futures::StreamExt;
+        while let Some(Ok(chunk)) = body.next().await {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+            if text.contains("serverInfo") {
+                break;
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), read)
+        .await
+        .expect("initialize result");
+    assert!(text.contains("\"cyberbrain\""), "{text}");
+}

@@ -60,7 +60,7 @@ pub fn python() -> PathBuf {
         .unwrap_or_else(|| repo_root().join(".tools/venv/bin/python"));
     assert!(
         path.is_file(),
-        "no Python with the mcp SDK: CYBERBRAIN_PYTHON is unset and {} does not exist; {SETUP_HINT}",
+        "no Python with the mcp SDK at {} (CYBERBRAIN_PYTHON, default .tools/venv/bin/python); {SETUP_HINT}",
         path.display()
     );
     path

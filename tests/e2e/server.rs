@@ -40,11 +40,9 @@ impl Server {
                 .env("CYBERBRAIN_DATA_DIR", &data_dir);
             let log_path = temp.path().join(format!("server-{}.log", addr.port()));
             match Server::spawn(command, addr, log_path).await {
-                Ok(server) => {
-                    return Server {
-                        _temp: Some(temp),
-                        ..server
-                    };
+                Ok(mut server) => {
+                    server._temp = Some(temp);
+                    return server;
                 }
                 Err(log) if log.contains("in use") || log.contains("AddrInUse") => last_log = log,
                 Err(log) => panic!("cyberbrain serve did not become healthy:\n{log}"),

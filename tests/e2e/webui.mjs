@@ -4,6 +4,10 @@
 // uncaught page errors and a screenshot path. The Rust test (tests/e2e/webui.rs) makes the
 // assertions, so expectations live in one place.
 //
+// With CYBERBRAIN_E2E_ADD_CONTAINER=<id> it also uses the allowlist page like a person would:
+// fills in "Add a container", submits, then presses that row's "Disable" button; the Rust test
+// checks the result through REST.
+//
 //   node tests/e2e/webui.mjs <base-url> <screenshot-dir> <path>...
 //   env: CYBERBRAIN_CHROMIUM (default /usr/bin/chromium); playwright-core from ./node_modules or NODE_PATH.
 import { createRequire } from "node:module";
@@ -88,8 +92,40 @@ try {
       screenshot,
     });
   }
+
+  const containerToAdd = process.env.CYBERBRAIN_E2E_ADD_CONTAINER;
+  if (containerToAdd) {
+    report.allowlistForm = await addAndDisableContainer(page, containerToAdd);
+  }
 } finally {
   await context.close();
   rmSync(userDataDir, { recursive: true, force: true });
 }
 console.log(JSON.stringify(report));
+
+// Submits a form by clicking `button` and waits for the page the server answers with.
+async function submitAndWait(page, button) {
+  const [response] = await Promise.all([
+    page.waitForResponse((r) => r.request().method() === "POST", { timeout: 30_000 }),
+    button.click(),
+  ]);
+  await page.waitForLoadState("load");
+  return response.status();
+}
+
+async function addAndDisableContainer(page, containerId) {
+  await page.goto(new URL("/webui/allowlist", baseUrl).toString(), { waitUntil: "load" });
+  const form = page.locator('form[action="/webui/allowlist"]');
+  await form.locator('input[name="container_id"]').fill(containerId);
+  await form.locator('input[name="name"]').fill("added in Chromium");
+  await form.locator('input[name="tags"]').fill("browser, e2e");
+  const addStatus = await submitAndWait(page, form.getByRole("button", { name: "Add to allowlist" }));
+  const afterAdd = await page.evaluate(() => document.body.innerText);
+
+  const row = page.locator("tr", { hasText: containerId });
+  const toggleStatus = await submitAndWait(page, row.getByRole("button", { name: "Disable" }));
+  const afterToggle = await page.evaluate(() => document.body.innerText);
+  const screenshot = path.join(screenshotDir, "webui-allowlist-after-form.png");
+  await page.screenshot({ path: screenshot, fullPage: true });
+  return { addStatus, afterAdd, toggleStatus, afterToggle, url: page.url(), screenshot };
+}

@@ -10,6 +10,8 @@ use crate::http::Api;
 use crate::server::Server;
 
 const PAGES: [&str; 4] = ["/", "/webui/directives", "/webui/tasks", "/webui/allowlist"];
+/// The allowlist entry the browser adds through the form and then disables.
+const BROWSER_CONTAINER: &str = "e2e-browser-container";
 /// A directive name that is only shown correctly if the page escapes it.
 const MARKUP_NAME: &str = r#"E2E <em>escaped</em> & "quoted""#;
 
@@ -38,7 +40,8 @@ async fn pages_render_the_built_ins_with_navigation_in_chromium() {
         .arg(server.base_url())
         .arg(&screenshots)
         .args(PAGES)
-        .env("CYBERBRAIN_CHROMIUM", chromium());
+        .env("CYBERBRAIN_CHROMIUM", chromium())
+        .env("CYBERBRAIN_E2E_ADD_CONTAINER", BROWSER_CONTAINER);
     let output = run_script(
         command,
         "the Chromium web UI check (tests/e2e/webui.mjs)",
@@ -121,6 +124,37 @@ async fn pages_render_the_built_ins_with_navigation_in_chromium() {
     assert!(
         allowlist.contains("e2e-web-container"),
         "/webui/allowlist must show the entry:\n{allowlist}"
+    );
+
+    // The form round trip, seen through REST: added with its label and tags, then disabled.
+    let form = &report["allowlistForm"];
+    for step in ["addStatus", "toggleStatus"] {
+        let status = form[step].as_u64().unwrap_or(0);
+        assert!(
+            (200..400).contains(&status),
+            "allowlist form {step}: {form}"
+        );
+    }
+    assert!(
+        form["afterAdd"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(BROWSER_CONTAINER),
+        "{form}"
+    );
+    let page = api
+        .get("/api/containers/?page_size=200")
+        .await
+        .expect(200, "GET /api/containers/");
+    let entry = crate::http::results(&page)
+        .iter()
+        .find(|e| e["container_id"] == BROWSER_CONTAINER)
+        .unwrap_or_else(|| panic!("the entry added in the browser is not in the API: {page}"));
+    assert_eq!(entry["name"], "added in Chromium");
+    assert_eq!(entry["tags"], json!(["browser", "e2e"]));
+    assert_eq!(
+        entry["enabled"], false,
+        "the Disable button must disable the entry: {entry}"
     );
     eprintln!("web UI screenshots: {}", screenshots.display());
 }

@@ -61,7 +61,8 @@ impl NewTaskDefinition {
     }
 }
 
-/// A partial update of a task definition. `default_directive_id: Some(None)` clears it.
+/// A partial update of a task definition. An absent `default_directive_id` leaves it alone;
+/// `null` clears it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]

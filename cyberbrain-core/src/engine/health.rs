@@ -6,6 +6,7 @@ use super::Cyberbrain;
 
 /// Whether a component works.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ComponentState {
     Ok,
@@ -17,8 +18,10 @@ pub enum ComponentState {
 
 /// One component's state and what to do about it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ComponentHealth {
     pub state: ComponentState,
+    /// What works, or what is wrong and how to fix it.
     pub detail: String,
 }
 
@@ -39,12 +42,16 @@ impl ComponentHealth {
 /// The state of every component. `status` is `ok` when the database works: the other
 /// components are optional and only degrade the steps that need them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Health {
+    /// `ok` when the database works, else `degraded`.
     pub status: &'static str,
+    /// Server version.
     pub version: &'static str,
     pub database: ComponentHealth,
     pub llm: ComponentHealth,
     pub embedder: ComponentHealth,
+    /// The container engine.
     pub engine: ComponentHealth,
 }
 

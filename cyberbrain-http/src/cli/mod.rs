@@ -20,7 +20,7 @@ use cyberbrain_core::Config;
 
 /// Cyberbrain: a local-first operations assistant.
 #[derive(Debug, Parser)]
-#[command(name = "cyberbrain", version, about, propagate_version = true)]
+#[command(name = "cyberbrain", version, propagate_version = true)]
 pub struct Cli {
     /// Configuration file (default: ./cyberbrain.toml when it exists). Environment variables
     /// override its values.
