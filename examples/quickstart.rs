@@ -18,7 +18,11 @@ async fn main() -> anyhow::Result<()> {
 
     println!("Directives in {path}:");
     for directive in cb.list_directives(PageRequest::first(200)).await?.items {
-        let approval = if directive.approval_required { "approval required" } else { "no approval" };
+        let approval = if directive.approval_required {
+            "approval required"
+        } else {
+            "no approval"
+        };
         println!(
             "  #{:<2} {:<4} {:<30} v{} ({approval})",
             directive.id, directive.directive_type, directive.name, directive.version

@@ -45,6 +45,8 @@ pub async fn open(database_url: &str, config: Config) -> Result<Cyberbrain> {
     #[allow(unreachable_code)]
     Err(Error::invalid(
         "database_url",
-        format!("no enabled backend handles {database_url:?}; enable the sqlite or postgres feature"),
+        format!(
+            "no enabled backend handles {database_url:?}; enable the sqlite or postgres feature"
+        ),
     ))
 }

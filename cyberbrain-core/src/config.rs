@@ -66,7 +66,11 @@ pub struct ServerConfig {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        Self { bind: "127.0.0.1:9595".into(), allowed_hosts: Vec::new(), max_body_bytes: 1 << 20 }
+        Self {
+            bind: "127.0.0.1:9595".into(),
+            allowed_hosts: Vec::new(),
+            max_body_bytes: 1 << 20,
+        }
     }
 }
 
@@ -107,19 +111,27 @@ impl Default for PathsConfig {
 
 impl PathsConfig {
     pub fn artifacts_dir(&self) -> PathBuf {
-        self.artifacts_dir.clone().unwrap_or_else(|| self.data_dir.join("artifacts"))
+        self.artifacts_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("artifacts"))
     }
 
     pub fn uploads_dir(&self) -> PathBuf {
-        self.uploads_dir.clone().unwrap_or_else(|| self.data_dir.join("uploads"))
+        self.uploads_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("uploads"))
     }
 
     pub fn models_dir(&self) -> PathBuf {
-        self.models_dir.clone().unwrap_or_else(|| self.data_dir.join("models"))
+        self.models_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("models"))
     }
 
     pub fn logs_dir(&self) -> PathBuf {
-        self.logs_dir.clone().unwrap_or_else(|| self.data_dir.join("logs"))
+        self.logs_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("logs"))
     }
 }
 
@@ -172,7 +184,9 @@ pub struct PrivacyConfig {
 
 impl Default for PrivacyConfig {
     fn default() -> Self {
-        Self { redacted_mode: true }
+        Self {
+            redacted_mode: true,
+        }
     }
 }
 
@@ -226,7 +240,9 @@ pub struct GpuConfig {
 
 impl Default for GpuConfig {
     fn default() -> Self {
-        Self { nvidia_smi: "nvidia-smi".into() }
+        Self {
+            nvidia_smi: "nvidia-smi".into(),
+        }
     }
 }
 
@@ -237,7 +253,10 @@ impl Config {
     }
 
     /// As [`Config::load`], with the environment given as a lookup (tests pass a map).
-    pub fn load_with_env(path: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> Result<Self> {
+    pub fn load_with_env(
+        path: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self> {
         let file = match path {
             Some(path) => Some(path.to_path_buf()),
             None => Some(PathBuf::from(CONFIG_FILE_NAME)).filter(|p| p.is_file()),
@@ -256,10 +275,9 @@ impl Config {
             Error::invalid("config", format!("cannot read {}: {e}", file.display()))
         })?;
         Self::from_toml(&text).map_err(|e| match e {
-            Error::InvalidInput(errors) => Error::invalid(
-                "config",
-                format!("{}: {errors}", file.display()),
-            ),
+            Error::InvalidInput(errors) => {
+                Error::invalid("config", format!("{}: {errors}", file.display()))
+            }
             other => other,
         })
     }
@@ -272,7 +290,11 @@ impl Config {
     /// Applies the documented environment variables over the file's values.
     pub fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<()> {
         let mut errors = FieldErrors::new();
-        let get = |key: &str| env(key).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let get = |key: &str| {
+            env(key)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
         if let Some(v) = get("CYBERBRAIN_BIND") {
             self.server.bind = v;
         }
@@ -332,11 +354,17 @@ impl Config {
         if self.server.bind.parse::<std::net::SocketAddr>().is_err() {
             errors.add(
                 "server.bind",
-                format!("\"{}\" is not an address:port such as 127.0.0.1:9595", self.server.bind),
+                format!(
+                    "\"{}\" is not an address:port such as 127.0.0.1:9595",
+                    self.server.bind
+                ),
             );
         }
         if !(1..=30).contains(&self.scheduler.poll_interval_s) {
-            errors.add("scheduler.poll_interval_s", "must be between 1 and 30 seconds");
+            errors.add(
+                "scheduler.poll_interval_s",
+                "must be between 1 and 30 seconds",
+            );
         }
         if self.scheduler.max_global == 0 {
             errors.add("scheduler.max_global", "must be 1 or more");
@@ -347,10 +375,9 @@ impl Config {
         if self.llm.context_tokens < 256 {
             errors.add("llm.context_tokens", "must be at least 256");
         }
-        if let Err(e) = crate::guardrails::locality::check_endpoint(
-            &self.llm.endpoint,
-            &self.llm.allow_hosts,
-        ) {
+        if let Err(e) =
+            crate::guardrails::locality::check_endpoint(&self.llm.endpoint, &self.llm.allow_hosts)
+        {
             errors.add("llm.endpoint", e.to_string());
         }
         errors.into_result()
@@ -359,7 +386,10 @@ impl Config {
     /// The database URL to open: the configured one, or SQLite under the data directory.
     pub fn database_url(&self) -> String {
         if self.database.url.is_empty() {
-            format!("sqlite://{}", self.paths.data_dir.join("cyberbrain.db").display())
+            format!(
+                "sqlite://{}",
+                self.paths.data_dir.join("cyberbrain.db").display()
+            )
         } else {
             self.database.url.expose().to_string()
         }
@@ -379,8 +409,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: BTreeMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         move |key| map.get(key).cloned()
     }
 
@@ -388,12 +420,21 @@ mod tests {
     fn embedded_default_needs_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("none.toml");
-        assert!(Config::load_with_env(Some(&missing), env(&[])).is_err(), "explicit file must exist");
+        assert!(
+            Config::load_with_env(Some(&missing), env(&[])).is_err(),
+            "explicit file must exist"
+        );
         let config = Config::default();
         config.validate().unwrap();
         assert_eq!(config.server.bind, "127.0.0.1:9595");
-        assert_eq!(config.database_url(), "sqlite://cyberbrain-data/cyberbrain.db");
-        assert_eq!(config.paths.artifacts_dir(), PathBuf::from("cyberbrain-data/artifacts"));
+        assert_eq!(
+            config.database_url(),
+            "sqlite://cyberbrain-data/cyberbrain.db"
+        );
+        assert_eq!(
+            config.paths.artifacts_dir(),
+            PathBuf::from("cyberbrain-data/artifacts")
+        );
         assert!(config.privacy.redacted_mode);
         assert!(!config.auth.enabled);
     }
@@ -441,25 +482,33 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_key() {
-        let err = Config::load_with_env(
-            Some(Path::new("/definitely/not/here.toml")),
-            env(&[]),
-        )
-        .unwrap_err()
-        .to_string();
+        let err = Config::load_with_env(Some(Path::new("/definitely/not/here.toml")), env(&[]))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("/definitely/not/here.toml"), "{err}");
 
         let mut config = Config::default();
-        let err = config.apply_env(env(&[("AUTH_ENABLED", "maybe")])).unwrap_err().to_string();
-        assert!(err.contains("AUTH_ENABLED") && err.contains("maybe"), "{err}");
+        let err = config
+            .apply_env(env(&[("AUTH_ENABLED", "maybe")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("AUTH_ENABLED") && err.contains("maybe"),
+            "{err}"
+        );
 
-        let err = Config::from_toml("[server]\nbnd = \"x\"\n").unwrap_err().to_string();
+        let err = Config::from_toml("[server]\nbnd = \"x\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("bnd"), "{err}");
 
         config.server.bind = "localhost".into();
         config.scheduler.poll_interval_s = 0;
         let err = config.validate().unwrap_err().to_string();
-        assert!(err.contains("server.bind") && err.contains("poll_interval_s"), "{err}");
+        assert!(
+            err.contains("server.bind") && err.contains("poll_interval_s"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -470,6 +519,9 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(err.contains("llm.endpoint") && err.contains("8.8.8.8"), "{err}");
+        assert!(
+            err.contains("llm.endpoint") && err.contains("8.8.8.8"),
+            "{err}"
+        );
     }
 }

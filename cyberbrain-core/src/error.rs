@@ -34,11 +34,17 @@ impl FieldErrors {
 
     /// `Ok(())` when nothing was recorded, else the collected messages as [`Error::InvalidInput`].
     pub fn into_result(self) -> Result<()> {
-        if self.is_empty() { Ok(()) } else { Err(Error::InvalidInput(self)) }
+        if self.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::InvalidInput(self))
+        }
     }
 
     pub fn fields(&self) -> impl Iterator<Item = (&str, &[String])> {
-        self.0.iter().map(|(field, messages)| (field.as_str(), messages.as_slice()))
+        self.0
+            .iter()
+            .map(|(field, messages)| (field.as_str(), messages.as_slice()))
     }
 }
 
@@ -93,7 +99,10 @@ pub enum Error {
 
 impl Error {
     pub fn not_found(entity: &'static str, key: impl fmt::Display) -> Self {
-        Self::NotFound { entity, key: key.to_string() }
+        Self::NotFound {
+            entity,
+            key: key.to_string(),
+        }
     }
 
     pub fn conflict(message: impl Into<String>) -> Self {
@@ -106,18 +115,27 @@ impl Error {
     }
 
     pub fn unavailable(component: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::Unavailable { component: component.into(), message: message.into() }
+        Self::Unavailable {
+            component: component.into(),
+            message: message.into(),
+        }
     }
 
     pub fn backend(message: impl Into<String>) -> Self {
-        Self::Backend { message: message.into(), source: None }
+        Self::Backend {
+            message: message.into(),
+            source: None,
+        }
     }
 
     pub fn backend_with(
         message: impl Into<String>,
         source: impl std::error::Error + Send + Sync + 'static,
     ) -> Self {
-        Self::Backend { message: message.into(), source: Some(Box::new(source)) }
+        Self::Backend {
+            message: message.into(),
+            source: Some(Box::new(source)),
+        }
     }
 
     /// Whether retrying the same call later may succeed (transient unavailability).
@@ -150,6 +168,9 @@ mod tests {
         assert!(Error::unavailable("llm", "connection refused").is_retryable());
         assert!(!Error::conflict("duplicate").is_retryable());
         assert!(!Error::not_found("directive", 7).is_retryable());
-        assert_eq!(Error::not_found("directive", 7).to_string(), "directive 7 not found");
+        assert_eq!(
+            Error::not_found("directive", 7).to_string(),
+            "directive 7 not found"
+        );
     }
 }

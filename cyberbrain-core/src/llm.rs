@@ -26,7 +26,10 @@ impl std::fmt::Debug for ChatMessage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ChatMessage")
             .field("role", &self.role)
-            .field("content", &format_args!("<{} chars>", self.content.chars().count()))
+            .field(
+                "content",
+                &format_args!("<{} chars>", self.content.chars().count()),
+            )
             .finish()
     }
 }
@@ -43,7 +46,12 @@ pub struct CompletionRequest {
 
 impl CompletionRequest {
     pub fn new(messages: Vec<ChatMessage>) -> Self {
-        Self { messages, max_tokens: None, json_mode: false, temperature: None }
+        Self {
+            messages,
+            max_tokens: None,
+            json_mode: false,
+            temperature: None,
+        }
     }
 
     pub fn with_max_tokens(mut self, max_tokens: u32) -> Self {
@@ -76,7 +84,10 @@ pub struct Completion {
 impl std::fmt::Debug for Completion {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Completion")
-            .field("text", &format_args!("<{} chars>", self.text.chars().count()))
+            .field(
+                "text",
+                &format_args!("<{} chars>", self.text.chars().count()),
+            )
             .field("usage", &self.usage)
             .field("model", &self.model)
             .finish()

@@ -27,9 +27,14 @@ pub struct NotificationPayload {
 pub enum DeliveryOutcome {
     Delivered,
     /// Try again, no sooner than `retry_after_s` when the target said so (HTTP 429).
-    Retry { reason: String, retry_after_s: Option<u64> },
+    Retry {
+        reason: String,
+        retry_after_s: Option<u64>,
+    },
     /// Never going to work (bad address, 4xx other than 429).
-    Permanent { reason: String },
+    Permanent {
+        reason: String,
+    },
 }
 
 /// Delivers one payload to one target.

@@ -16,6 +16,7 @@ mod docs;
 pub mod error;
 mod mcp;
 pub mod openapi;
+mod routing;
 pub mod state;
 mod webui;
 

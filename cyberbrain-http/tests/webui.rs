@@ -247,10 +247,13 @@ async fn every_page_renders_in_the_layout() {
         "/webui/directives/".to_string(),
         "/webui/directives/new".to_string(),
         format!("/webui/directives/{}", directive.id),
+        format!("/webui/directives/{}/", directive.id),
         "/webui/tasks".to_string(),
         format!("/webui/tasks/{}", task.id),
+        format!("/webui/tasks/{}/", task.id),
         "/webui/allowlist".to_string(),
         format!("/webui/allowlist/{}", entry.id),
+        format!("/webui/allowlist/{}/", entry.id),
     ];
     for uri in &pages {
         let reply = app.get(uri).await;

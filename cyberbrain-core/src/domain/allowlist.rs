@@ -3,8 +3,6 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-
-
 /// A container the operator allows Cyberbrain to touch (G5). `container_id` is a full or short
 /// id, or a container name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -144,8 +142,14 @@ mod tests {
         assert!(entry("web", true).matches(full, "/web"));
         assert!(entry(full, true).matches(full, "/other"));
         assert!(entry(&full[..12], true).matches(full, "/other"));
-        assert!(!entry(&full[..4], true).matches(full, "/other"), "too short a prefix");
-        assert!(!entry("web", false).matches(full, "/web"), "disabled entries never match");
+        assert!(
+            !entry(&full[..4], true).matches(full, "/other"),
+            "too short a prefix"
+        );
+        assert!(
+            !entry("web", false).matches(full, "/web"),
+            "disabled entries never match"
+        );
         assert!(!entry("web", true).matches(full, "/webapp"));
     }
 }

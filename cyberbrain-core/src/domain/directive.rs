@@ -151,7 +151,8 @@ impl NewDirective {
 
     /// The approval flag the stored row gets.
     pub fn effective_approval_required(&self) -> bool {
-        self.approval_required.unwrap_or(self.directive_type.requires_approval_by_default())
+        self.approval_required
+            .unwrap_or(self.directive_type.requires_approval_by_default())
     }
 }
 
@@ -197,9 +198,16 @@ impl DirectivePatch {
 
     /// Whether applying this patch to `current` changes what the version tracks.
     pub fn changes_versioned_fields(&self, current: &Directive) -> bool {
-        self.directive_text.as_ref().is_some_and(|t| t != &current.directive_text)
-            || self.directive_type.is_some_and(|t| t != current.directive_type)
-            || self.task_config.as_ref().is_some_and(|c| c != &current.task_config)
+        self.directive_text
+            .as_ref()
+            .is_some_and(|t| t != &current.directive_text)
+            || self
+                .directive_type
+                .is_some_and(|t| t != current.directive_type)
+            || self
+                .task_config
+                .as_ref()
+                .is_some_and(|c| c != &current.task_config)
     }
 }
 
@@ -244,6 +252,9 @@ mod tests {
                 .with_approval_required(false)
                 .effective_approval_required()
         );
-        assert_eq!("D5".parse::<DirectiveType>().unwrap_err(), r#""D5" is not one of "D1", "D2", "D3", "D4""#);
+        assert_eq!(
+            "D5".parse::<DirectiveType>().unwrap_err(),
+            r#""D5" is not one of "D1", "D2", "D3", "D4""#
+        );
     }
 }

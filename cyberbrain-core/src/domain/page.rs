@@ -13,7 +13,10 @@ pub struct PageRequest {
 
 impl Default for PageRequest {
     fn default() -> Self {
-        Self { page: 1, page_size: DEFAULT_PAGE_SIZE }
+        Self {
+            page: 1,
+            page_size: DEFAULT_PAGE_SIZE,
+        }
     }
 }
 
@@ -25,7 +28,10 @@ impl PageRequest {
             errors.add("page", "must be 1 or more");
         }
         if page_size == 0 || page_size > MAX_PAGE_SIZE {
-            errors.add("page_size", format!("must be between 1 and {MAX_PAGE_SIZE}"));
+            errors.add(
+                "page_size",
+                format!("must be between 1 and {MAX_PAGE_SIZE}"),
+            );
         }
         errors.into_result()?;
         Ok(Self { page, page_size })
@@ -33,7 +39,10 @@ impl PageRequest {
 
     /// Everything up to the maximum page size, for small catalogues.
     pub fn first(page_size: u32) -> Self {
-        Self { page: 1, page_size: page_size.clamp(1, MAX_PAGE_SIZE) }
+        Self {
+            page: 1,
+            page_size: page_size.clamp(1, MAX_PAGE_SIZE),
+        }
     }
 
     pub fn with_page(mut self, page: u32) -> Self {
@@ -70,7 +79,10 @@ impl<T> Page<T> {
     }
 
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
-        Page { count: self.count, items: self.items.into_iter().map(f).collect() }
+        Page {
+            count: self.count,
+            items: self.items.into_iter().map(f).collect(),
+        }
     }
 }
 
@@ -82,15 +94,24 @@ mod tests {
     fn validation_names_the_parameter() {
         let err = PageRequest::new(0, 500).unwrap_err().to_string();
         assert!(err.contains("page: must be 1 or more"), "{err}");
-        assert!(err.contains("page_size: must be between 1 and 200"), "{err}");
+        assert!(
+            err.contains("page_size: must be between 1 and 200"),
+            "{err}"
+        );
         assert_eq!(PageRequest::new(3, 20).unwrap().offset(), 40);
     }
 
     #[test]
     fn has_next_counts_rows_before_this_page() {
-        let page = Page { count: 45, items: vec![(); 20] };
+        let page = Page {
+            count: 45,
+            items: vec![(); 20],
+        };
         assert!(page.has_next(PageRequest::new(2, 20).unwrap()));
-        let last = Page { count: 45, items: vec![(); 5] };
+        let last = Page {
+            count: 45,
+            items: vec![(); 5],
+        };
         assert!(!last.has_next(PageRequest::new(3, 20).unwrap()));
     }
 }

@@ -202,7 +202,12 @@ pub struct ClaimJobs {
 
 impl ClaimJobs {
     pub fn new(owner: impl Into<String>, now: DateTime<Utc>, lease: chrono::Duration) -> Self {
-        Self { owner: owner.into(), now, lease_until: now + lease, limit: 1 }
+        Self {
+            owner: owner.into(),
+            now,
+            lease_until: now + lease,
+            limit: 1,
+        }
     }
 
     pub fn with_limit(mut self, limit: u32) -> Self {

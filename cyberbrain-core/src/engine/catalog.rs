@@ -22,8 +22,18 @@ impl Cyberbrain {
     pub async fn create_directive(&self, mut new: NewDirective) -> Result<Directive> {
         let mut errors = FieldErrors::new();
         new.name = validate::name(&mut errors, "name", &new.name);
-        validate::text(&mut errors, "description", &new.description, MAX_DESCRIPTION_CHARS);
-        validate::text(&mut errors, "directive_text", &new.directive_text, MAX_TEXT_CHARS);
+        validate::text(
+            &mut errors,
+            "description",
+            &new.description,
+            MAX_DESCRIPTION_CHARS,
+        );
+        validate::text(
+            &mut errors,
+            "directive_text",
+            &new.directive_text,
+            MAX_TEXT_CHARS,
+        );
         errors.into_result()?;
         self.store.create_directive(new).await
     }
@@ -34,7 +44,12 @@ impl Cyberbrain {
             patch.name = Some(validate::name(&mut errors, "name", name));
         }
         if let Some(description) = &patch.description {
-            validate::text(&mut errors, "description", description, MAX_DESCRIPTION_CHARS);
+            validate::text(
+                &mut errors,
+                "description",
+                description,
+                MAX_DESCRIPTION_CHARS,
+            );
         }
         if let Some(text) = &patch.directive_text {
             validate::text(&mut errors, "directive_text", text, MAX_TEXT_CHARS);
@@ -82,10 +97,16 @@ impl Cyberbrain {
         let mut errors = FieldErrors::new();
         new.task_key = validate::task_key(&mut errors, &new.task_key);
         new.name = validate::name(&mut errors, "name", &new.name);
-        validate::text(&mut errors, "description", &new.description, MAX_DESCRIPTION_CHARS);
+        validate::text(
+            &mut errors,
+            "description",
+            &new.description,
+            MAX_DESCRIPTION_CHARS,
+        );
         errors.into_result()?;
         if let Some(directive_id) = new.default_directive_id {
-            self.require_directive("default_directive_id", directive_id).await?;
+            self.require_directive("default_directive_id", directive_id)
+                .await?;
         }
         self.store.create_task(new).await
     }
@@ -100,11 +121,17 @@ impl Cyberbrain {
             patch.name = Some(validate::name(&mut errors, "name", name));
         }
         if let Some(description) = &patch.description {
-            validate::text(&mut errors, "description", description, MAX_DESCRIPTION_CHARS);
+            validate::text(
+                &mut errors,
+                "description",
+                description,
+                MAX_DESCRIPTION_CHARS,
+            );
         }
         errors.into_result()?;
         if let Some(Some(directive_id)) = patch.default_directive_id {
-            self.require_directive("default_directive_id", directive_id).await?;
+            self.require_directive("default_directive_id", directive_id)
+                .await?;
         }
         self.store.update_task(id, patch).await
     }
@@ -118,9 +145,10 @@ impl Cyberbrain {
     async fn require_directive(&self, field: &str, id: i64) -> Result<()> {
         match self.store.get_directive(id).await {
             Ok(_) => Ok(()),
-            Err(Error::NotFound { .. }) => {
-                Err(Error::invalid(field, format!("directive {id} does not exist")))
-            }
+            Err(Error::NotFound { .. }) => Err(Error::invalid(
+                field,
+                format!("directive {id} does not exist"),
+            )),
             Err(other) => Err(other),
         }
     }
@@ -159,7 +187,12 @@ impl Cyberbrain {
             patch.name = Some(optional_name(&mut errors, name));
         }
         if let Some(description) = &patch.description {
-            validate::text(&mut errors, "description", description, MAX_DESCRIPTION_CHARS);
+            validate::text(
+                &mut errors,
+                "description",
+                description,
+                MAX_DESCRIPTION_CHARS,
+            );
         }
         if let Some(tags) = &patch.tags {
             patch.tags = Some(validate::tags(&mut errors, tags));
@@ -177,7 +210,12 @@ fn validate_allowlist_entry(mut new: NewAllowlistEntry) -> Result<NewAllowlistEn
     let mut errors = FieldErrors::new();
     new.container_id = validate::container_id(&mut errors, &new.container_id);
     new.name = optional_name(&mut errors, &new.name);
-    validate::text(&mut errors, "description", &new.description, MAX_DESCRIPTION_CHARS);
+    validate::text(
+        &mut errors,
+        "description",
+        &new.description,
+        MAX_DESCRIPTION_CHARS,
+    );
     new.tags = validate::tags(&mut errors, &new.tags);
     errors.into_result()?;
     Ok(new)
@@ -185,5 +223,9 @@ fn validate_allowlist_entry(mut new: NewAllowlistEntry) -> Result<NewAllowlistEn
 
 /// Allowlist names are optional labels: empty is fine, otherwise the usual name rules.
 fn optional_name(errors: &mut FieldErrors, value: &str) -> String {
-    if value.trim().is_empty() { String::new() } else { validate::name(errors, "name", value) }
+    if value.trim().is_empty() {
+        String::new()
+    } else {
+        validate::name(errors, "name", value)
+    }
 }

@@ -27,15 +27,24 @@ pub struct ComponentHealth {
 
 impl ComponentHealth {
     pub fn ok(detail: impl Into<String>) -> Self {
-        Self { state: ComponentState::Ok, detail: detail.into() }
+        Self {
+            state: ComponentState::Ok,
+            detail: detail.into(),
+        }
     }
 
     pub fn unavailable(detail: impl Into<String>) -> Self {
-        Self { state: ComponentState::Unavailable, detail: detail.into() }
+        Self {
+            state: ComponentState::Unavailable,
+            detail: detail.into(),
+        }
     }
 
     pub fn not_configured(detail: impl Into<String>) -> Self {
-        Self { state: ComponentState::NotConfigured, detail: detail.into() }
+        Self {
+            state: ComponentState::NotConfigured,
+            detail: detail.into(),
+        }
     }
 }
 
@@ -91,7 +100,11 @@ impl Cyberbrain {
             ))
         };
         Health {
-            status: if database.state == ComponentState::Ok { "ok" } else { "degraded" },
+            status: if database.state == ComponentState::Ok {
+                "ok"
+            } else {
+                "degraded"
+            },
             version: env!("CARGO_PKG_VERSION"),
             database,
             llm,

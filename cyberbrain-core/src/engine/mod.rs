@@ -21,14 +21,20 @@ pub struct Cyberbrain {
 
 impl std::fmt::Debug for Cyberbrain {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Cyberbrain").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("Cyberbrain")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
 impl Cyberbrain {
     /// A handle over `store` with the given configuration and the system clock.
     pub fn new(store: Arc<dyn Store>, config: Config) -> Self {
-        Self { store, config: Arc::new(config), clock: Arc::new(SystemClock) }
+        Self {
+            store,
+            config: Arc::new(config),
+            clock: Arc::new(SystemClock),
+        }
     }
 
     /// Replaces the clock (tests drive time with a manual clock).

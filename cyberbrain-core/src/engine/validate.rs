@@ -17,7 +17,10 @@ pub(crate) fn name(errors: &mut FieldErrors, field: &str, value: &str) -> String
     if trimmed.is_empty() {
         errors.add(field, "must not be empty");
     } else if trimmed.chars().count() > MAX_NAME_CHARS {
-        errors.add(field, format!("must be at most {MAX_NAME_CHARS} characters"));
+        errors.add(
+            field,
+            format!("must be at most {MAX_NAME_CHARS} characters"),
+        );
     } else if trimmed.chars().any(char::is_control) {
         errors.add(field, "must not contain control characters");
     }
@@ -36,7 +39,9 @@ pub(crate) fn task_key(errors: &mut FieldErrors, value: &str) -> String {
     let key = value.trim();
     let well_formed = key.len() <= MAX_TASK_KEY_CHARS
         && key.starts_with(|c: char| c.is_ascii_lowercase())
-        && key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        && key
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
     if !well_formed {
         errors.add(
             "task_key",
@@ -46,7 +51,10 @@ pub(crate) fn task_key(errors: &mut FieldErrors, value: &str) -> String {
             ),
         );
     } else if matches!(key, "task1" | "task2" | "task3") {
-        errors.add("task_key", format!("\"{key}\" is reserved as an alias of a built-in task"));
+        errors.add(
+            "task_key",
+            format!("\"{key}\" is reserved as an alias of a built-in task"),
+        );
     }
     key.to_string()
 }
@@ -58,7 +66,9 @@ pub(crate) fn container_id(errors: &mut FieldErrors, value: &str) -> String {
     let well_formed = !id.is_empty()
         && id.len() <= MAX_CONTAINER_ID_CHARS
         && id.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
     if !well_formed {
         errors.add(
             "container_id",
@@ -79,7 +89,9 @@ pub(crate) fn tags(errors: &mut FieldErrors, values: &[String]) -> Vec<String> {
     let mut cleaned: Vec<String> = Vec::with_capacity(values.len());
     for tag in values {
         let tag = tag.trim();
-        if tag.is_empty() || tag.chars().count() > MAX_TAG_CHARS || tag.chars().any(char::is_control)
+        if tag.is_empty()
+            || tag.chars().count() > MAX_TAG_CHARS
+            || tag.chars().any(char::is_control)
         {
             errors.add(
                 "tags",

@@ -83,8 +83,11 @@ pub trait AllowlistStore: Send + Sync {
     async fn upsert_allowlist_entry(&self, new: NewAllowlistEntry) -> Result<AllowlistEntry>;
 
     /// - Applies the fields present; unknown id `NotFound`; a taken `container_id` `Conflict`.
-    async fn update_allowlist_entry(&self, id: i64, patch: AllowlistPatch)
-    -> Result<AllowlistEntry>;
+    async fn update_allowlist_entry(
+        &self,
+        id: i64,
+        patch: AllowlistPatch,
+    ) -> Result<AllowlistEntry>;
 
     /// - Deletes; unknown id `NotFound`.
     async fn delete_allowlist_entry(&self, id: i64) -> Result<()>;

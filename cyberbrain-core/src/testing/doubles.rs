@@ -20,7 +20,9 @@ pub struct ManualClock {
 
 impl ManualClock {
     pub fn new(start: Timestamp) -> Self {
-        Self { now: Mutex::new(start) }
+        Self {
+            now: Mutex::new(start),
+        }
     }
 
     /// Moves time forward (or backward, to test clock skew).
@@ -43,7 +45,11 @@ impl Clock for ManualClock {
 #[derive(Debug, Clone)]
 pub enum ScriptedReply {
     /// A completion with these token counts.
-    Text { text: String, prompt_tokens: i64, completion_tokens: i64 },
+    Text {
+        text: String,
+        prompt_tokens: i64,
+        completion_tokens: i64,
+    },
     /// A failure, returned as given.
     Unavailable(String),
     /// A response without usage counts (G2: must be an error, never invented counts).
@@ -52,7 +58,11 @@ pub enum ScriptedReply {
 
 impl ScriptedReply {
     pub fn text(text: impl Into<String>, prompt_tokens: i64, completion_tokens: i64) -> Self {
-        Self::Text { text: text.into(), prompt_tokens, completion_tokens }
+        Self::Text {
+            text: text.into(),
+            prompt_tokens,
+            completion_tokens,
+        }
     }
 }
 
@@ -92,7 +102,11 @@ impl Llm for ScriptedLlm {
         *self.calls.lock().expect("llm lock") += 1;
         let reply = self.replies.lock().expect("llm lock").pop_front();
         match reply {
-            Some(ScriptedReply::Text { text, prompt_tokens, completion_tokens }) => Ok(Completion {
+            Some(ScriptedReply::Text {
+                text,
+                prompt_tokens,
+                completion_tokens,
+            }) => Ok(Completion {
                 text,
                 usage: TokenUsage {
                     prompt_tokens,
@@ -193,7 +207,12 @@ impl RecordingNotifier {
 
     /// Outcomes for `target_id`, in order; once used up, deliveries succeed.
     pub fn script(&self, target_id: i64, outcomes: impl IntoIterator<Item = DeliveryOutcome>) {
-        self.outcomes.lock().expect("notifier lock").entry(target_id).or_default().extend(outcomes);
+        self.outcomes
+            .lock()
+            .expect("notifier lock")
+            .entry(target_id)
+            .or_default()
+            .extend(outcomes);
     }
 
     /// Every `(target id, payload)` attempted, in order.
@@ -209,7 +228,10 @@ impl Notifier for RecordingNotifier {
         target: &NotificationTarget,
         payload: &NotificationPayload,
     ) -> DeliveryOutcome {
-        self.sent.lock().expect("notifier lock").push((target.id, payload.clone()));
+        self.sent
+            .lock()
+            .expect("notifier lock")
+            .push((target.id, payload.clone()));
         self.outcomes
             .lock()
             .expect("notifier lock")
@@ -236,7 +258,10 @@ impl FakeContainerEngine {
     }
 
     pub fn add_container(&self, container: ContainerSummary, logs: Vec<LogLine>) {
-        self.logs.lock().expect("engine lock").insert(container.id.clone(), logs);
+        self.logs
+            .lock()
+            .expect("engine lock")
+            .insert(container.id.clone(), logs);
         self.containers.lock().expect("engine lock").push(container);
     }
 
@@ -246,7 +271,10 @@ impl FakeContainerEngine {
 
     /// Removes a container, as if it vanished mid-run.
     pub fn remove_container(&self, id: &str) {
-        self.containers.lock().expect("engine lock").retain(|c| c.id != id);
+        self.containers
+            .lock()
+            .expect("engine lock")
+            .retain(|c| c.id != id);
         self.logs.lock().expect("engine lock").remove(id);
     }
 
@@ -291,18 +319,31 @@ impl ContainerEngine for FakeContainerEngine {
 
     async fn inspect_container(&self, id: &str) -> Result<ContainerDetails> {
         self.check_available()?;
-        self.contacted.lock().expect("engine lock").push(id.to_string());
-        let summary = self.find(id).ok_or_else(|| Error::not_found("container", id))?;
+        self.contacted
+            .lock()
+            .expect("engine lock")
+            .push(id.to_string());
+        let summary = self
+            .find(id)
+            .ok_or_else(|| Error::not_found("container", id))?;
         Ok(ContainerDetails { summary, pid: None })
     }
 
     async fn logs(&self, id: &str, since: Option<Timestamp>, tail: u32) -> Result<Vec<LogLine>> {
         self.check_available()?;
-        self.contacted.lock().expect("engine lock").push(id.to_string());
+        self.contacted
+            .lock()
+            .expect("engine lock")
+            .push(id.to_string());
         let Some(container) = self.find(id) else {
             return Ok(Vec::new());
         };
-        let all = self.logs.lock().expect("engine lock").get(&container.id).cloned();
+        let all = self
+            .logs
+            .lock()
+            .expect("engine lock")
+            .get(&container.id)
+            .cloned();
         let mut lines: Vec<LogLine> = all
             .unwrap_or_default()
             .into_iter()
@@ -330,7 +371,12 @@ mod tests {
         ]);
         let first = llm.complete(CompletionRequest::new(vec![])).await.unwrap();
         assert_eq!(first.usage.total_tokens, 12);
-        assert!(llm.complete(CompletionRequest::new(vec![])).await.unwrap_err().is_retryable());
+        assert!(
+            llm.complete(CompletionRequest::new(vec![]))
+                .await
+                .unwrap_err()
+                .is_retryable()
+        );
         assert!(llm.complete(CompletionRequest::new(vec![])).await.is_err());
         assert_eq!(llm.calls(), 3);
     }
@@ -338,7 +384,11 @@ mod tests {
     #[tokio::test]
     async fn hash_embedder_is_normalised_and_batch_equals_singles() {
         let embedder = HashEmbedder::new(64);
-        let texts = vec!["disk full on /var".to_string(), "gpu hot".to_string(), String::new()];
+        let texts = vec![
+            "disk full on /var".to_string(),
+            "gpu hot".to_string(),
+            String::new(),
+        ];
         let batch = embedder.embed(&texts).await.unwrap();
         for (text, vector) in texts.iter().zip(&batch) {
             assert_eq!(vector, &embedder.embed_one(text));

@@ -12,7 +12,7 @@ pub mod tasks;
 use axum::Router;
 use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, get};
+use axum::routing::get;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -53,24 +53,11 @@ pub(crate) fn routes() -> Router<AppState> {
                 .delete(containers::delete),
         ),
     ] {
-        router = with_and_without_slash(router, path, methods);
+        router = crate::routing::with_and_without_slash(router, path, methods);
     }
     router
         .merge(crate::docs::routes())
         .method_not_allowed_fallback(method_not_allowed)
-}
-
-/// Registers `methods` at `path` both with and without a trailing slash: SPEC §4 wants both
-/// spellings to work, and a redirect would turn a POST into a GET in many clients.
-fn with_and_without_slash(
-    router: Router<AppState>,
-    path: &str,
-    methods: MethodRouter<AppState>,
-) -> Router<AppState> {
-    let bare = path.trim_end_matches('/');
-    router
-        .route(bare, methods.clone())
-        .route(&format!("{bare}/"), methods)
 }
 
 /// 201 with the new object and a `Location` header naming it.

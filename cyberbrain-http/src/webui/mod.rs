@@ -19,48 +19,43 @@ use axum::routing::{get, post};
 
 use crate::state::AppState;
 
-/// Every web UI route; the host merges these into its router.
+/// Every web UI route, each reachable with and without its trailing slash; the host merges
+/// these into its router.
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/", get(dashboard::show))
-        .route("/webui", get(dashboard::show))
-        .route("/webui/", get(dashboard::show))
-        .route("/webui/static/app.css", get(assets::stylesheet))
-        .route("/webui/static/app.js", get(assets::script))
-        .route(
-            "/webui/directives",
-            get(directives::list).post(directives::create),
-        )
-        .route(
+    let mut router = Router::new().route("/", get(dashboard::show));
+    for (path, methods) in [
+        ("/webui/", get(dashboard::show)),
+        ("/webui/static/app.css", get(assets::stylesheet)),
+        ("/webui/static/app.js", get(assets::script)),
+        (
             "/webui/directives/",
             get(directives::list).post(directives::create),
-        )
-        .route("/webui/directives/new", get(directives::new_form))
-        .route(
-            "/webui/directives/{id}",
+        ),
+        ("/webui/directives/new/", get(directives::new_form)),
+        (
+            "/webui/directives/{id}/",
             get(directives::edit_form).post(directives::update),
-        )
-        .route("/webui/directives/{id}/toggle", post(directives::toggle))
-        .route("/webui/directives/{id}/delete", post(directives::delete))
-        .route("/webui/tasks", get(tasks::list))
-        .route("/webui/tasks/", get(tasks::list))
-        .route(
-            "/webui/tasks/{id}",
+        ),
+        ("/webui/directives/{id}/toggle/", post(directives::toggle)),
+        ("/webui/directives/{id}/delete/", post(directives::delete)),
+        ("/webui/tasks/", get(tasks::list)),
+        (
+            "/webui/tasks/{id}/",
             get(tasks::edit_form).post(tasks::update),
-        )
-        .route("/webui/tasks/{id}/toggle", post(tasks::toggle))
-        .route(
-            "/webui/allowlist",
-            get(allowlist::list).post(allowlist::create),
-        )
-        .route(
+        ),
+        ("/webui/tasks/{id}/toggle/", post(tasks::toggle)),
+        (
             "/webui/allowlist/",
             get(allowlist::list).post(allowlist::create),
-        )
-        .route(
-            "/webui/allowlist/{id}",
+        ),
+        (
+            "/webui/allowlist/{id}/",
             get(allowlist::edit_form).post(allowlist::update),
-        )
-        .route("/webui/allowlist/{id}/toggle", post(allowlist::toggle))
-        .route("/webui/allowlist/{id}/delete", post(allowlist::delete))
+        ),
+        ("/webui/allowlist/{id}/toggle/", post(allowlist::toggle)),
+        ("/webui/allowlist/{id}/delete/", post(allowlist::delete)),
+    ] {
+        router = crate::routing::with_and_without_slash(router, path, methods);
+    }
+    router
 }
