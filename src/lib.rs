@@ -34,7 +34,9 @@ pub use cyberbrain_store_sqlite as store_sqlite;
 pub async fn open(database_url: &str, config: Config) -> Result<Cyberbrain> {
     #[cfg(feature = "postgres")]
     if cyberbrain_store_pg::handles_url(database_url) {
-        return Err(cyberbrain_store_pg::not_available("postgres"));
+        let store = cyberbrain_store_pg::PgStore::connect(database_url).await?;
+        store.migrate().await?;
+        return Ok(Cyberbrain::new(std::sync::Arc::new(store), config));
     }
     #[cfg(feature = "sqlite")]
     {

@@ -126,15 +126,16 @@ fn doctor_reports_each_component_and_exits_by_the_database() {
 }
 
 #[test]
-fn postgres_urls_are_refused_clearly_with_status_2() {
+fn unreachable_postgres_fails_clearly_without_the_password() {
     let dir = tempfile::tempdir().unwrap();
     for command in ["serve", "migrate"] {
+        // Port 1 on loopback: nothing listens there, so the connection is refused at once.
         let (output, _, stderr) = run(cyberbrain(dir.path())
             .arg(command)
-            .env("DATABASE_URL", "postgres://cb:hunter2@127.0.0.1/cb"));
-        assert_eq!(output.status.code(), Some(2), "{command}: {stderr}");
+            .env("DATABASE_URL", "postgres://cb:hunter2@127.0.0.1:1/cb"));
+        assert_eq!(output.status.code(), Some(1), "{command}: {stderr}");
         assert!(
-            stderr.contains("postgres") && stderr.contains("sqlite://"),
+            stderr.contains("PostgreSQL") && stderr.contains("127.0.0.1:1"),
             "{stderr}"
         );
         assert!(
@@ -355,5 +356,29 @@ fn mcp_over_stdio_answers_on_stdout_and_logs_on_stderr() {
     assert!(
         stderr.contains("serving MCP on stdin/stdout"),
         "logs go to stderr: {stderr}"
+    );
+}
+
+#[tokio::test]
+async fn migrate_and_doctor_select_postgres_from_the_url() {
+    let schema = cyberbrain_store_pg::testing::TestSchema::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (output, stdout, stderr) = run(cyberbrain(dir.path())
+        .arg("migrate")
+        .env("DATABASE_URL", schema.url()));
+    assert!(output.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("postgres"), "{stdout}");
+
+    let (output, stdout, stderr) = run(cyberbrain(dir.path())
+        .arg("doctor")
+        .env("DATABASE_URL", schema.url()));
+    assert!(output.status.success(), "{stdout}{stderr}");
+    let database = stdout
+        .lines()
+        .find(|l| l.contains("database"))
+        .unwrap_or_default();
+    assert!(
+        database.contains("postgres") && database.contains("pgvector"),
+        "{stdout}"
     );
 }

@@ -15,7 +15,7 @@ pub struct Opened {
 
 /// Connects the store `url` names, applies migrations (schema and seed data) and wraps it in an
 /// engine. `sqlite:///abs.db`, `sqlite://rel.db` and bare paths select SQLite; `postgres://`
-/// is refused with the fix, since this build has no Postgres backend.
+/// and `postgresql://` select PostgreSQL.
 pub async fn open(url: &str, config: Config) -> Result<Opened> {
     if url.trim().is_empty() {
         return Err(Error::invalid(
@@ -24,9 +24,12 @@ pub async fn open(url: &str, config: Config) -> Result<Opened> {
         ));
     }
     if cyberbrain_store_pg::handles_url(url) {
-        return Err(cyberbrain_store_pg::not_available(
-            scheme(url).unwrap_or("postgres"),
-        ));
+        let store = cyberbrain_store_pg::PgStore::connect(url).await?;
+        store.migrate().await?;
+        return Ok(Opened {
+            engine: Cyberbrain::new(Arc::new(store), config),
+            backend: "postgres",
+        });
     }
     match scheme(url) {
         None | Some("sqlite") => {}

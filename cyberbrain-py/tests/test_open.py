@@ -2,6 +2,7 @@
 
 import os
 import pathlib
+import uuid
 
 import pytest
 
@@ -36,16 +37,27 @@ def test_reopening_keeps_data_and_does_not_reseed(db_url: str) -> None:
     assert len(names) == 6
 
 
-def test_postgres_url_is_unavailable(tmp_path: pathlib.Path) -> None:
+def test_unreachable_postgres_is_unavailable_without_the_password() -> None:
+    # Port 1 on loopback: nothing listens there, so the connection is refused at once.
     with pytest.raises(cyberbrain.Unavailable) as info:
-        cyberbrain.Cyberbrain.open("postgres://cb:secret@localhost/cb")
-    assert info.value.component == "postgres"
-    assert "not implemented in this version" in str(info.value)
-    assert "sqlite://" in str(info.value), "the message must say what to use instead"
+        cyberbrain.Cyberbrain.open("postgres://cb:secret@127.0.0.1:1/cb")
+    assert "127.0.0.1:1" in str(info.value)
     assert "secret" not in str(info.value)
     assert isinstance(info.value, cyberbrain.CyberbrainError)
-    with pytest.raises(cyberbrain.Unavailable):
-        cyberbrain.Cyberbrain.open("postgresql://localhost/cb")
+
+
+def test_postgres_backend_opens_and_migrates() -> None:
+    admin_url = os.environ.get("CYBERBRAIN_TEST_PG_URL")
+    assert admin_url, "set CYBERBRAIN_TEST_PG_URL (./scripts/test does, from scripts/pg.sh up)"
+    # A schema of its own: migrate creates it, so this test never touches other tests' tables.
+    schema = f"cb_py_{uuid.uuid4().hex[:12]}"
+    separator = "&" if "?" in admin_url else "?"
+    cb = cyberbrain.Cyberbrain.open(f"{admin_url}{separator}schema={schema}")
+    assert cb.backend == "postgres"
+    names = {d["name"] for d in cb.list_directives()["results"]}
+    assert {"Read-only Diagnostics", "default"} <= names
+    entry = cb.set_allowlist("web", tags=["frontend"])
+    assert cb.set_allowlist("web", enabled=False)["id"] == entry["id"]
 
 
 def test_unsupported_scheme_and_empty_url_are_invalid() -> None:

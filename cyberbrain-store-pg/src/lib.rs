@@ -1,24 +1,64 @@
-//! Cyberbrain `Store` on PostgreSQL + pgvector.
+//! Cyberbrain's [`Store`](cyberbrain_core::Store) on PostgreSQL + pgvector: the same logical
+//! schema, seed data and contract as the SQLite store, for deployments that want a server
+//! database. A user switches backends by giving a `postgres://` database URL and nothing else.
 //!
-//! This crate is filled by the Postgres issue: sqlx with embedded migrations producing the same
-//! logical schema as the SQLite store, `SELECT … FOR UPDATE SKIP LOCKED` claims, and an HNSW
-//! index over `vector(384)` embeddings. Until then it exposes only the URL check the hosts use to
-//! tell an operator that the Postgres backend is not available in this build.
+//! ```no_run
+//! # async fn demo() -> cyberbrain_core::Result<()> {
+//! use cyberbrain_core::store::StoreAdmin;
+//! let store = cyberbrain_store_pg::PgStore::connect("postgres://cyberbrain@localhost/cyberbrain").await?;
+//! store.migrate().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! How it stays correct under concurrency:
+//!
+//! * **Claims** select runnable jobs with `SELECT … FOR UPDATE SKIP LOCKED` and lease them in the
+//!   same statement and transaction, so any number of claimers in any number of processes never
+//!   get the same job and never wait for each other.
+//! * **Read-modify-write** updates (version bumps, partial updates) lock the row with
+//!   `SELECT … FOR UPDATE` first; the allowlist upsert is one `INSERT … ON CONFLICT`.
+//! * **Lists** read a page and its total from one REPEATABLE READ snapshot, so they agree.
+//! * **Migrations** run in one transaction under an advisory lock keyed on the schema; several
+//!   processes may migrate at once.
+//!
+//! Storage conventions (see `migrations/0001_schema.sql`): BIGINT identity ids (never reused),
+//! TIMESTAMPTZ times at microsecond precision, JSONB for JSON (JSON for the directive snapshot,
+//! whose exact text is hashed), TEXT[] for tags, TEXT enums checked against their wire names, and
+//! `vector(384)` embeddings with an HNSW index for cosine distance. `updated_at` moves forward on
+//! every update, even within one microsecond.
+//!
+//! Errors are mapped to [`cyberbrain_core::Error`] at this crate's boundary: a unique violation is
+//! `Conflict` naming the value, a lost or refused connection is `Unavailable`, and a server
+//! without pgvector fails `migrate` with the fix (`scripts/pg.sh` installs PostgreSQL 15 and
+//! builds pgvector 0.8 for a local throwaway cluster).
 
-use cyberbrain_core::Error;
+mod config;
+mod error;
+mod migrate;
+mod store;
+pub mod testing;
+
+pub use config::PgConfig;
+pub use store::PgStore;
 
 /// Whether `url` selects this backend (`postgres://` or `postgresql://`).
 pub fn handles_url(url: &str) -> bool {
+    let url = url.trim_start();
     url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
-/// The error a host returns when a Postgres URL is given to a build without the backend.
-pub fn not_available(url_scheme: &str) -> Error {
-    Error::Unavailable {
-        component: "postgres".into(),
-        message: format!(
-            "the {url_scheme}:// backend is not implemented in this version; \
-             use a sqlite:// URL or leave DATABASE_URL unset for the embedded default"
-        ),
+#[cfg(test)]
+mod test_support {
+    pub(crate) use crate::testing::fresh_store;
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn postgres_urls_are_recognised() {
+        assert!(super::handles_url("postgres://u@h/db"));
+        assert!(super::handles_url("postgresql://u@h/db"));
+        assert!(!super::handles_url("sqlite:///tmp/cb.db"));
+        assert!(!super::handles_url("/tmp/cb.db"));
     }
 }

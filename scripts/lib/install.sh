@@ -32,9 +32,9 @@ ensure_debs() {
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
 }
 
+# A C compiler: rusqlite builds its bundled SQLite.
 ensure_build_tools() {
   command -v cc >/dev/null 2>&1 || ensure_debs build-essential
-  command -v pkg-config >/dev/null 2>&1 || ensure_debs pkg-config
 }
 
 ensure_chromium() {
@@ -91,7 +91,7 @@ install_test_tools() {
   ensure_chromium
   ensure_python_venv
   ensure_node_modules
-  log "tools: $("$VENV_DIR/bin/python" --version), maturin $("$VENV_DIR/bin/maturin" --version | cut -d' ' -f2), node $(node --version), $("$CHROMIUM_BIN" --version 2>/dev/null | head -n1)"
+  log "tools: $(rustc --version | cut -d' ' -f1-2), $("$VENV_DIR/bin/python" --version), maturin $("$VENV_DIR/bin/maturin" --version | cut -d' ' -f2), node $(node --version), $("$CHROMIUM_BIN" --version 2>/dev/null | head -n1)"
 }
 
 # The variables the end-to-end tests (tests/e2e) read to find the real components.

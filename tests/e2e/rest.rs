@@ -386,7 +386,8 @@ async fn container_allowlist_crud() {
 
 #[tokio::test]
 async fn bad_input_gets_a_field_level_4xx_and_writes_nothing() {
-    let server = Server::start().await;
+    // A small body limit, set in the cyberbrain.toml the server finds in its working directory.
+    let server = Server::start_with_config(Some("[server]\nmax_body_bytes = 2048\n")).await;
     let api = Api::new(&server);
     let before = api
         .get("/api/directives/?page_size=200")
@@ -466,19 +467,21 @@ async fn bad_input_gets_a_field_level_4xx_and_writes_nothing() {
             .expect(409, "rename onto an existing name"),
     );
 
-    // Oversized body → 413 (the default limit is 1 MiB).
-    let huge =
-        json!({"name": "E2E huge", "directive_type": "D1", "directive_text": "x".repeat(2 << 20)})
-            .to_string();
+    // Oversized body → 413 naming the limit this server was configured with.
+    let oversized =
+        json!({"name": "E2E huge", "directive_type": "D1", "directive_text": "x".repeat(3000)});
     let reply = api
         .raw(
             Method::POST,
             "/api/directives/",
-            huge,
+            oversized.to_string(),
             Some("application/json"),
         )
         .await;
-    assert_eq!(reply.status.as_u16(), 413, "oversized body: {}", reply.body);
+    assert!(
+        detail(&reply.expect(413, "oversized body")).contains("2048"),
+        "the 413 names the limit"
+    );
 
     // A body that is not JSON → 415.
     let reply = api
@@ -561,5 +564,30 @@ async fn bad_input_gets_a_field_level_4xx_and_writes_nothing() {
     assert_eq!(
         api.get("/api/containers/").await.expect(200, "containers")["count"],
         0
+    );
+}
+
+#[tokio::test]
+async fn a_body_over_the_default_limit_gets_413() {
+    let server = Server::start().await;
+    let api = Api::new(&server);
+    let huge =
+        json!({"name": "E2E huge", "directive_type": "D1", "directive_text": "x".repeat(2 << 20)});
+    let reply = api
+        .raw(
+            Method::POST,
+            "/api/directives/",
+            huge.to_string(),
+            Some("application/json"),
+        )
+        .await;
+    assert!(
+        detail(&reply.expect(413, "2 MiB body")).contains("1048576"),
+        "the 413 names the 1 MiB default"
+    );
+    assert_eq!(
+        api.get("/api/directives/").await.expect(200, "list")["count"],
+        5,
+        "nothing was written"
     );
 }

@@ -28,7 +28,17 @@ impl Server {
     /// `cyberbrain serve` on a free loopback port with a fresh data directory, and nothing else
     /// from the environment (no `DATABASE_URL`, no `cyberbrain.toml`).
     pub async fn start() -> Server {
+        Server::start_with_config(None).await
+    }
+
+    /// Like [`Server::start`], with `cyberbrain.toml` in the working directory holding
+    /// `config_toml` (the file the server looks for when no `--config` is given).
+    pub async fn start_with_config(config_toml: Option<&str>) -> Server {
         let temp = tempfile::tempdir().expect("create a temp dir for the server");
+        if let Some(config_toml) = config_toml {
+            std::fs::write(temp.path().join("cyberbrain.toml"), config_toml)
+                .expect("write cyberbrain.toml");
+        }
         // Another test may take the free port between our probe and the server's bind: retry.
         let mut last_log = String::new();
         for _attempt in 0..3 {

@@ -1,5 +1,4 @@
-//! Opening the store a configuration names: SQLite (the embedded default) or, once that backend
-//! exists, PostgreSQL.
+//! Opening the store a configuration names: SQLite (the embedded default) or PostgreSQL.
 
 use std::sync::Arc;
 
@@ -11,14 +10,13 @@ use super::CliError;
 /// Connects to the configured database without changing it.
 pub(crate) async fn store(config: &Config) -> Result<Arc<dyn Store>, CliError> {
     let url = config.database_url();
-    if cyberbrain_store_pg::handles_url(&url) {
-        let scheme = url.split("://").next().unwrap_or("postgres");
-        return Err(CliError::usage(format!(
-            "{}\nDATABASE_URL (or database.url) selects PostgreSQL",
-            cyberbrain_store_pg::not_available(scheme)
-        )));
-    }
     // The URL may carry a password: errors name the backend's message, never the URL itself.
+    if cyberbrain_store_pg::handles_url(&url) {
+        let store = cyberbrain_store_pg::PgStore::connect(&url)
+            .await
+            .map_err(|e| CliError::failed(format!("cannot connect to PostgreSQL: {e}")))?;
+        return Ok(Arc::new(store));
+    }
     let store = SqliteStore::connect(&url)
         .await
         .map_err(|e| CliError::failed(format!("cannot open the SQLite database: {e}")))?;
