@@ -11,6 +11,14 @@ use serde::{Deserialize, Serialize};
 use crate::Result;
 use crate::domain::Timestamp;
 
+mod allowlist;
+#[cfg(feature = "docker")]
+mod docker;
+
+pub use allowlist::AllowlistedEngine;
+#[cfg(feature = "docker")]
+pub use docker::{DockerEngine, EngineVersion};
+
 /// A container as the engine lists it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ContainerSummary {

@@ -5,6 +5,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::Result;
 
+#[cfg(feature = "openai")]
+mod openai;
+#[cfg(feature = "openai")]
+pub use openai::{OpenAiLlm, OpenAiOptions};
+
 /// Role of one chat message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
