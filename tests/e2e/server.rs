@@ -10,6 +10,14 @@ use tempfile::TempDir;
 
 use crate::components;
 
+/// Which store the server runs on: the embedded default, or Postgres (`DATABASE_URL` naming a
+/// fresh schema on the cluster `CYBERBRAIN_TEST_PG_URL` points at; dropped after the test).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
 /// How long a debug build may take to migrate a fresh database and start listening.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -22,18 +30,24 @@ pub struct Server {
     log_path: PathBuf,
     // Held so the directory outlives the process; removed on drop.
     _temp: Option<TempDir>,
+    // Held so the schema outlives the process; dropped (after the process is killed) on drop.
+    _schema: Option<cyberbrain_store_pg::testing::TestSchema>,
 }
 
 impl Server {
     /// `cyberbrain serve` on a free loopback port with a fresh data directory, and nothing else
     /// from the environment (no `DATABASE_URL`, no `cyberbrain.toml`).
     pub async fn start() -> Server {
-        Server::start_with_config(None).await
+        Server::start_on(Backend::Sqlite, None).await
     }
 
-    /// Like [`Server::start`], with `cyberbrain.toml` in the working directory holding
-    /// `config_toml` (the file the server looks for when no `--config` is given).
-    pub async fn start_with_config(config_toml: Option<&str>) -> Server {
+    /// Like [`Server::start`] on `backend`, with `cyberbrain.toml` in the working directory
+    /// holding `config_toml` (the file the server looks for when no `--config` is given).
+    pub async fn start_on(backend: Backend, config_toml: Option<&str>) -> Server {
+        let schema = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(cyberbrain_store_pg::testing::TestSchema::create().await),
+        };
         let temp = tempfile::tempdir().expect("create a temp dir for the server");
         if let Some(config_toml) = config_toml {
             std::fs::write(temp.path().join("cyberbrain.toml"), config_toml)
@@ -48,10 +62,14 @@ impl Server {
             command
                 .env("CYBERBRAIN_BIND", addr.to_string())
                 .env("CYBERBRAIN_DATA_DIR", &data_dir);
+            if let Some(schema) = &schema {
+                command.env("DATABASE_URL", schema.url());
+            }
             let log_path = temp.path().join(format!("server-{}.log", addr.port()));
             match Server::spawn(command, addr, log_path).await {
                 Ok(mut server) => {
                     server._temp = Some(temp);
+                    server._schema = schema;
                     return server;
                 }
                 Err(log) if log.contains("in use") || log.contains("AddrInUse") => last_log = log,
@@ -89,6 +107,7 @@ impl Server {
             addr,
             log_path,
             _temp: None,
+            _schema: None,
         };
         server.wait_until_healthy().await?;
         Ok(server)

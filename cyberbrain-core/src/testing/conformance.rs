@@ -2,7 +2,7 @@
 //!
 //! A backend runs every check with its own fresh-store setup:
 //!
-//! ```ignore
+//! ```text
 //! cyberbrain_core::conformance_suite!(async {
 //!     let dir = tempfile::tempdir().unwrap();
 //!     let store = MyStore::open(dir.path()).await.unwrap();

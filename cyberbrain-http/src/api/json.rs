@@ -3,7 +3,6 @@
 //! field-level messages for anything that does not deserialize into the request type. Parsing
 //! happens before a handler runs, so a rejected body can never cause a write.
 
-use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, StatusCode, header};
 use cyberbrain_core::FieldErrors;
@@ -27,21 +26,50 @@ where
 {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+    async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
         require_json_content_type(req.headers())?;
         let limit = req.extensions().get::<BodyLimit>().copied();
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                too_large(limit)
-            } else {
-                ApiError::detail(
-                    StatusCode::BAD_REQUEST,
-                    format!("could not read the request body: {}", rejection.body_text()),
-                )
-            }
-        })?;
-        parse(&bytes).map(ApiJson)
+        let max = limit.map_or(usize::MAX, |BodyLimit(bytes)| bytes);
+        let bytes = read_body_draining_excess(req.into_body(), max).await?;
+        match bytes {
+            Some(bytes) => parse(&bytes).map(ApiJson),
+            None => Err(too_large(limit)),
+        }
     }
+}
+
+/// Past the limit the rest of the body is still read (and dropped), up to this many bytes: a
+/// server that answers 413 and closes while the client is still sending makes the client's
+/// kernel see a reset, and the client never reads the 413.
+const DRAIN_AFTER_LIMIT: usize = 16 << 20;
+
+/// The body, or `None` when it is larger than `max` bytes.
+pub(crate) async fn read_body_draining_excess(
+    body: axum::body::Body,
+    max: usize,
+) -> Result<Option<Vec<u8>>, ApiError> {
+    use http_body_util::BodyExt;
+    let mut body = body;
+    let mut bytes = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            ApiError::detail(
+                StatusCode::BAD_REQUEST,
+                format!("could not read the request body: {e}"),
+            )
+        })?;
+        let Ok(chunk) = frame.into_data() else {
+            continue;
+        };
+        seen = seen.saturating_add(chunk.len());
+        if seen <= max {
+            bytes.extend_from_slice(&chunk);
+        } else if seen > max.saturating_add(DRAIN_AFTER_LIMIT) {
+            break;
+        }
+    }
+    Ok((seen <= max).then_some(bytes))
 }
 
 /// The 413 answer; also used by the router for bodies refused before extraction.
