@@ -18,6 +18,8 @@
 #   3. Starts `python -m llama_cpp.server` on a free port, detached (own session, own stdio, log
 #      file), and waits until /v1/models answers. State (pid, url, log) lives in .tools/llm.
 set -euo pipefail
+# shellcheck source=scripts/lib/system.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/system.sh"
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LLAMA_VERSION=0.3.36
@@ -43,52 +45,6 @@ URL_FILE=$STATE_DIR/url
 SERVER_LOG=$STATE_DIR/server.log
 N_CTX=${CYBERBRAIN_LLM_N_CTX:-2048}
 N_THREADS=${CYBERBRAIN_LLM_THREADS:-2}
-
-log() { printf '==> %s\n' "$*" >&2; }
-die() {
-  printf 'error: %s\n' "$*" >&2
-  exit 1
-}
-
-usage() {
-  sed -n '2,8p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
-  exit 2
-}
-
-as_root() {
-  if ((EUID == 0)); then
-    "$@"
-  else
-    command -v sudo >/dev/null 2>&1 || die "root is needed to run: $*; rerun as root or install sudo"
-    sudo "$@"
-  fi
-}
-
-# Debian packages among "$@" that are not installed.
-missing_debs() {
-  local pkg
-  for pkg in "$@"; do
-    [[ $(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null) == installed ]] || printf '%s ' "$pkg"
-  done
-}
-
-# ensure_debs PKG...: installs the missing ones; the package lists are refreshed only when the
-# install fails without a refresh, which keeps warm runs offline.
-ensure_debs() {
-  local missing
-  missing=$(missing_debs "$@")
-  [[ -n $missing ]] || return 0
-  command -v apt-get >/dev/null 2>&1 ||
-    die "the packages [$missing] are needed to build llama-cpp-python and there is no apt-get; install cmake and a C++ compiler with your package manager"
-  log "installing Debian packages: $missing"
-  # shellcheck disable=SC2086 # the package list is meant to split into words
-  if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null 2>&1; then
-    log "refreshing package lists (apt-get update)"
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    # shellcheck disable=SC2086
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
-  fi
-}
 
 pick_python() {
   local candidate
@@ -132,7 +88,7 @@ sys.exit(0 if m.version('llama_cpp_python') == '$LLAMA_VERSION' else 1)
 # Builds the portable wheel once into $LOCAL_WHEELS. --no-cache-dir: pip's wheel cache is keyed by
 # the sdist, not by CMAKE_ARGS, so a cached -march=native build could otherwise come back.
 build_wheel() {
-  ensure_debs cmake g++ make
+  ensure_debs "to build llama-cpp-python, install cmake and a C++ compiler with your package manager" cmake g++ make
   mkdir -p "$LOCAL_WHEELS"
   local started=$SECONDS build_log=$LOCAL_WHEELS/build.log
   log "building llama-cpp-python $LLAMA_VERSION from the sdist with portable CPU flags (~4 min on 2 cores; log: $build_log)"
@@ -242,9 +198,8 @@ start_server() {
 
 cmd_up() {
   mkdir -p "$STATE_DIR"
-  # One `up` at a time (parallel test runners may all call it).
-  exec 9>"$STATE_DIR/lock"
-  flock 9
+  # One `up` at a time.
+  hold_lock "$STATE_DIR/lock"
   if ! server_running; then
     ensure_venv
     ensure_model

@@ -20,6 +20,8 @@
 # The URL is also written to $CYBERBRAIN_PG_DIR/url. The cluster trades durability for speed
 # (fsync off): it holds test data only.
 set -euo pipefail
+# shellcheck source=scripts/lib/system.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/system.sh"
 
 PG_MAJOR=15
 PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
@@ -32,26 +34,7 @@ URL_FILE=$PG_DIR/url
 PORT_FILE=$PG_DIR/port
 DB_NAME=cyberbrain
 FIRST_PORT=${CYBERBRAIN_PG_PORT:-55432}
-
-log() { printf '==> %s\n' "$*" >&2; }
-die() {
-  printf 'error: %s\n' "$*" >&2
-  exit 1
-}
-
-usage() {
-  sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
-  exit 2
-}
-
-as_root() {
-  if ((EUID == 0)); then
-    "$@"
-  else
-    command -v sudo >/dev/null 2>&1 || die "root is needed to run: $*; rerun as root or install sudo"
-    sudo "$@"
-  fi
-}
+DEBS_HINT="install PostgreSQL $PG_MAJOR and its server headers with your package manager"
 
 # The cluster runs as `postgres` when this script runs as root (initdb and postgres refuse
 # root), else as the calling user.
@@ -60,32 +43,6 @@ as_owner() {
     runuser -u postgres -- "$@"
   else
     "$@"
-  fi
-}
-
-# Debian packages among "$@" that are not installed.
-missing_debs() {
-  local pkg
-  for pkg in "$@"; do
-    [[ $(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null) == installed ]] || printf '%s ' "$pkg"
-  done
-}
-
-# ensure_debs PKG...: installs the missing ones. The package lists are refreshed only if the
-# install fails without a refresh (missing or stale lists), which keeps warm runs offline.
-ensure_debs() {
-  local missing
-  missing=$(missing_debs "$@")
-  [[ -n $missing ]] || return 0
-  command -v apt-get >/dev/null 2>&1 ||
-    die "the packages [$missing] are needed and there is no apt-get; install PostgreSQL $PG_MAJOR and its server headers with your package manager"
-  log "installing Debian packages: $missing"
-  # shellcheck disable=SC2086 # the package list is meant to split into words
-  if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null 2>&1; then
-    log "refreshing package lists (apt-get update)"
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    # shellcheck disable=SC2086
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
   fi
 }
 
@@ -100,7 +57,7 @@ vector_control() {
 # pgvector from Debian trixie's source package, built against the installed PostgreSQL 15.
 ensure_pgvector() {
   [[ -f $(vector_control) ]] && return 0
-  ensure_debs "postgresql-server-dev-$PG_MAJOR" make gcc libc6-dev
+  ensure_debs "$DEBS_HINT" "postgresql-server-dev-$PG_MAJOR" make gcc libc6-dev
   local work started=$SECONDS
   work=$(mktemp -d /tmp/cyberbrain-pgvector.XXXXXX)
   mkdir -p "$work/lists/partial" "$work/cache/archives/partial" "$work/src"
@@ -220,9 +177,8 @@ ensure_database() {
 
 cmd_up() {
   mkdir -p "$(dirname "$PG_DIR")"
-  # One `up` at a time per directory (parallel test runners may all call it).
-  exec 9>"$PG_DIR.lock"
-  flock 9
+  # One `up` at a time per directory.
+  hold_lock "$PG_DIR.lock"
   if is_running; then
     local port
     port=$(current_port)
@@ -232,7 +188,7 @@ cmd_up() {
     return 0
   fi
   local started=$SECONDS
-  [[ -x $PG_BIN/initdb ]] || ensure_debs "postgresql-$PG_MAJOR"
+  [[ -x $PG_BIN/initdb ]] || ensure_debs "$DEBS_HINT" "postgresql-$PG_MAJOR"
   [[ -x $PG_BIN/initdb ]] || die "postgresql-$PG_MAJOR is installed but $PG_BIN/initdb is missing"
   ensure_pgvector
   init_cluster

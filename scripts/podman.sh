@@ -20,6 +20,8 @@
 # use the podman CLI against the same engine, export the CONTAINERS_CONF and
 # CONTAINERS_STORAGE_CONF this script prints with `up`.
 set -euo pipefail
+# shellcheck source=scripts/lib/system.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/system.sh"
 
 W=${CYBERBRAIN_PODMAN_DIR:-/tmp/cyberbrain-podman}
 SOCK=$W/podman.sock
@@ -28,43 +30,6 @@ SERVICE_LOG=$W/service.log
 IMAGE=localhost/busybox:latest
 export CONTAINERS_CONF=$W/etc/containers.conf
 export CONTAINERS_STORAGE_CONF=$W/etc/storage.conf
-
-log() { printf '==> %s\n' "$*" >&2; }
-die() {
-  printf 'error: %s\n' "$*" >&2
-  exit 1
-}
-
-usage() {
-  sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
-  exit 2
-}
-
-# Debian packages among "$@" that are not installed.
-missing_debs() {
-  local pkg
-  for pkg in "$@"; do
-    [[ $(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null) == installed ]] || printf '%s ' "$pkg"
-  done
-}
-
-# ensure_debs PKG...: installs the missing ones. The package lists are refreshed only if the
-# install fails without a refresh (missing or stale lists), which keeps warm runs offline.
-ensure_debs() {
-  local missing
-  missing=$(missing_debs "$@")
-  [[ -n $missing ]] || return 0
-  command -v apt-get >/dev/null 2>&1 ||
-    die "the packages [$missing] are needed and there is no apt-get; install podman, runc and a static busybox with your package manager"
-  log "installing Debian packages: $missing"
-  # shellcheck disable=SC2086 # the package list is meant to split into words
-  if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null 2>&1; then
-    log "refreshing package lists (apt-get update)"
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    # shellcheck disable=SC2086
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
-  fi
-}
 
 # Why each setting: crun 1.8 refuses hybrid cgroup hosts ("cgroups in hybrid mode not
 # supported"), runc works on v1, hybrid and v2; sandboxes without CAP_SYS_RESOURCE cannot raise
@@ -155,15 +120,16 @@ print_env() {
 cmd_up() {
   ((EUID == 0)) || die "run as root: this recipe is rootful podman (rootless podman needs a user namespace setup this script does not make)"
   mkdir -p "$W"
-  # One `up` at a time per work dir (parallel test runners may all call it).
-  exec 9>"$W.lock"
-  flock 9
+  # One `up` at a time per work dir.
+  hold_lock "$W.lock"
   if service_running; then
     print_env
     return 0
   fi
   local started=$SECONDS
-  ensure_debs podman runc busybox-static
+  # With its recommended packages, as this recipe has always installed podman.
+  ensure_debs --with-recommends "install podman, runc and a static busybox with your package manager" \
+    podman runc busybox-static
   write_configs
   build_image
   start_service

@@ -9,7 +9,10 @@ TOOLS_DIR="$CYBERBRAIN_ROOT/.tools"
 # shellcheck disable=SC2034 # used by install.sh and the scripts that source this file
 VENV_DIR="$TOOLS_DIR/venv"
 
-log() { printf '==> %s\n' "$*" >&2; }
+# log, die, as_root, ensure_debs, …
+# shellcheck source=scripts/lib/system.sh
+source "$CYBERBRAIN_ROOT/scripts/lib/system.sh"
+# A step's error follows its output: set it off with a blank line (replaces system.sh's die).
 die() { printf '\nerror: %s\n' "$*" >&2; exit 1; }
 
 # step NAME COMMAND...: runs one stage, remembers how long it took, and — through the EXIT trap

@@ -1,45 +1,23 @@
 # shellcheck shell=bash
 # Installs what the test suite needs, idempotently: every check is cheap, and a package manager
-# runs only when something is missing or a pinned version changed. Source after common.sh.
+# runs only when something is missing or a pinned version changed. Source after common.sh (which
+# brings ensure_debs from system.sh).
 
 CHROMIUM_BIN=/usr/bin/chromium
 PYTHON_REQUIREMENTS="$CYBERBRAIN_ROOT/scripts/requirements-test.txt"
 NODE_MIN_MAJOR=20 # playwright-core's `engines`
-
-# Prints the Debian packages among "$@" that are not installed.
-missing_debs() {
-  local pkg
-  for pkg in "$@"; do
-    [[ $(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null) == installed ]] || printf '%s\n' "$pkg"
-  done
-}
-
-# ensure_debs PKG...: apt-get installs the missing ones; `apt-get update` only when needed.
-ensure_debs() {
-  local missing
-  missing=$(missing_debs "$@")
-  [[ -n $missing ]] || return 0
-  missing=$(printf '%s' "$missing" | tr '\n' ' ')
-  local sudo=()
-  if ((EUID != 0)); then
-    command -v sudo >/dev/null 2>&1 ||
-      die "the Debian packages [$missing] are needed; run as root or install them: apt-get install -y $missing"
-    sudo=(sudo)
-  fi
-  log "installing Debian packages: $missing"
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  # shellcheck disable=SC2086 # word splitting of the package list is intended
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
-}
+PYTHON_DEBS_HINT="install Python 3.9 or newer with its venv module with your package manager"
+NODE_DEBS_HINT="install Node.js $NODE_MIN_MAJOR or newer and npm with your package manager"
 
 # A C compiler: rusqlite builds its bundled SQLite.
 ensure_build_tools() {
-  command -v cc >/dev/null 2>&1 || ensure_debs build-essential
+  command -v cc >/dev/null 2>&1 || ensure_debs "install a C compiler (cc) with your package manager" build-essential
 }
 
 ensure_chromium() {
   # fonts-liberation: without any font, pages render as boxes in screenshots.
-  ensure_debs chromium fonts-liberation
+  ensure_debs "install Chromium (as $CHROMIUM_BIN) and the Liberation fonts with your package manager" \
+    chromium fonts-liberation
   [[ -x $CHROMIUM_BIN ]] || die "the chromium package is installed but $CHROMIUM_BIN is missing"
 }
 
@@ -48,13 +26,13 @@ sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
 # Python venv at .tools/venv with the pinned test requirements (maturin, pytest, mcp).
 ensure_python_venv() {
   if ! "$VENV_DIR/bin/python" -c 'import sys; assert sys.version_info >= (3, 9)' >/dev/null 2>&1; then
-    command -v python3 >/dev/null 2>&1 || ensure_debs python3
+    command -v python3 >/dev/null 2>&1 || ensure_debs "$PYTHON_DEBS_HINT" python3
     rm -rf "$VENV_DIR"
     mkdir -p "$TOOLS_DIR"
     if ! python3 -m venv "$VENV_DIR" >/dev/null 2>&1; then
       # Debian's python3 ships venv (with ensurepip) separately.
       rm -rf "$VENV_DIR"
-      ensure_debs python3-venv
+      ensure_debs "$PYTHON_DEBS_HINT" python3-venv
       python3 -m venv "$VENV_DIR"
     fi
     log "created $VENV_DIR ($("$VENV_DIR/bin/python" --version))"
@@ -71,8 +49,8 @@ ensure_python_venv() {
 # Node.js and playwright-core (npm ci into ./node_modules). Playwright drives the system
 # Chromium; its own browser download (`npx playwright install`) is never used.
 ensure_node_modules() {
-  command -v node >/dev/null 2>&1 || ensure_debs nodejs npm
-  command -v npm >/dev/null 2>&1 || ensure_debs npm
+  command -v node >/dev/null 2>&1 || ensure_debs "$NODE_DEBS_HINT" nodejs npm
+  command -v npm >/dev/null 2>&1 || ensure_debs "$NODE_DEBS_HINT" npm
   local major
   major=$(node -p 'process.versions.node.split(".")[0]')
   ((major >= NODE_MIN_MAJOR)) ||
