@@ -42,13 +42,13 @@ use regex::{Captures, Regex};
 /// What a masked secret is replaced with.
 pub const REDACTED: &str = "[REDACTED]";
 /// What a masked IPv4 address is replaced with.
-pub const IPV4_PLACEHOLDER: &str = "<ip>";
+pub const IPV4_MASK: &str = "<ip>";
 /// What a masked IPv6 address is replaced with.
-pub const IPV6_PLACEHOLDER: &str = "<ipv6>";
+pub const IPV6_MASK: &str = "<ipv6>";
 /// What a masked e-mail address is replaced with.
-pub const EMAIL_PLACEHOLDER: &str = "<email>";
+pub const EMAIL_MASK: &str = "<email>";
 /// What a masked home-directory user name is replaced with.
-pub const USER_PLACEHOLDER: &str = "<user>";
+pub const USER_MASK: &str = "<user>";
 
 /// Masks secrets, addresses, e-mail addresses and home-directory user names in `text`.
 ///
@@ -260,8 +260,8 @@ fn key_values(text: &str) -> Cow<'_, str> {
             // `"password": null` or `"secret": true` reveals nothing; keep the document's types.
             value.to_owned()
         } else if !quoted && scheme.is_empty() && sep.starts_with('"') {
-            // A bare JSON value (`"token": 123`): a bare placeholder would make the line invalid
-            // JSON, so the placeholder is a string.
+            // A bare JSON value (`"token": 123`): a bare mask would make the line invalid
+            // JSON, so the mask is a string.
             format!("\"{REDACTED}\"")
         } else if !quoted && scheme.is_empty() && sep.starts_with("\\\"") {
             format!("\\\"{REDACTED}\\\"")
@@ -350,7 +350,7 @@ static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 fn emails(text: &str) -> Cow<'_, str> {
-    EMAIL.replace_all(text, EMAIL_PLACEHOLDER)
+    EMAIL.replace_all(text, EMAIL_MASK)
 }
 
 /// IPv6 candidates: colon-separated hex groups, optionally ending in a dotted IPv4 address, with an
@@ -364,7 +364,7 @@ static IPV6: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 fn ipv6_addresses(text: &str) -> Cow<'_, str> {
-    replace_validated(text, &IPV6, IPV6_PLACEHOLDER, |candidate| {
+    replace_validated(text, &IPV6, IPV6_MASK, |candidate| {
         let address = candidate.split('%').next().unwrap_or(candidate);
         address.bytes().any(|b| b.is_ascii_digit()) && address.parse::<Ipv6Addr>().is_ok()
     })
@@ -373,7 +373,7 @@ fn ipv6_addresses(text: &str) -> Cow<'_, str> {
 static IPV4: LazyLock<Regex> = LazyLock::new(|| regex(r"(?:\d{1,3}\.){3}\d{1,3}"));
 
 fn ipv4_addresses(text: &str) -> Cow<'_, str> {
-    replace_validated(text, &IPV4, IPV4_PLACEHOLDER, |candidate| {
+    replace_validated(text, &IPV4, IPV4_MASK, |candidate| {
         candidate
             .split('.')
             .all(|octet| octet.parse::<u16>().is_ok_and(|n| n <= 255))
@@ -387,7 +387,7 @@ fn ipv4_addresses(text: &str) -> Cow<'_, str> {
 fn replace_validated<'t>(
     text: &'t str,
     re: &Regex,
-    placeholder: &str,
+    mask: &str,
     valid: impl Fn(&str) -> bool,
 ) -> Cow<'t, str> {
     let mut out = String::new();
@@ -407,7 +407,7 @@ fn replace_validated<'t>(
             continue;
         }
         out.push_str(&text[copied..m.start()]);
-        out.push_str(placeholder);
+        out.push_str(mask);
         copied = m.end();
         changed = true;
     }
@@ -429,7 +429,7 @@ static UNIX_HOME: LazyLock<Regex> = LazyLock::new(|| {
 
 fn unix_home_directories(text: &str) -> Cow<'_, str> {
     UNIX_HOME.replace_all(text, |caps: &Captures<'_>| {
-        format!("{}{}{USER_PLACEHOLDER}", &caps["lead"], &caps["dir"])
+        format!("{}{}{USER_MASK}", &caps["lead"], &caps["dir"])
     })
 }
 
@@ -440,7 +440,7 @@ static WINDOWS_HOME: LazyLock<Regex> = LazyLock::new(|| {
 
 fn windows_home_directories(text: &str) -> Cow<'_, str> {
     WINDOWS_HOME.replace_all(text, |caps: &Captures<'_>| {
-        format!("{}{USER_PLACEHOLDER}", &caps["prefix"])
+        format!("{}{USER_MASK}", &caps["prefix"])
     })
 }
 
@@ -452,7 +452,7 @@ static TILDE_HOME: LazyLock<Regex> = LazyLock::new(|| {
 
 fn tilde_home_directories(text: &str) -> Cow<'_, str> {
     TILDE_HOME.replace_all(text, |caps: &Captures<'_>| {
-        format!("{}~{USER_PLACEHOLDER}/", &caps["lead"])
+        format!("{}~{USER_MASK}/", &caps["lead"])
     })
 }
 
