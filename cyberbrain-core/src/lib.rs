@@ -16,6 +16,7 @@ pub mod guardrails;
 pub mod llm;
 pub mod notifier;
 pub mod store;
+pub mod tasks;
 
 #[cfg(feature = "testing")]
 pub mod testing;
