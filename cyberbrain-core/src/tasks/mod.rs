@@ -4,4 +4,5 @@
 
 pub mod gpu;
 pub mod logs;
+mod markdown;
 pub mod services;

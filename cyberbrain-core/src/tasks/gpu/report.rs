@@ -357,20 +357,7 @@ fn code(text: &str) -> String {
     if text.is_empty() {
         return "—".to_string();
     }
-    let mut longest = 0;
-    let mut run = 0;
-    for c in text.chars() {
-        run = if c == '`' { run + 1 } else { 0 };
-        longest = longest.max(run);
-    }
-    let fence = "`".repeat(longest + 1);
-    // A span that starts or ends with a backtick needs a space inside the fence.
-    let pad = if text.starts_with('`') || text.ends_with('`') {
-        " "
-    } else {
-        ""
-    };
-    format!("{fence}{pad}{text}{pad}{fence}")
+    crate::tasks::markdown::code_span(text)
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! Markdown safety: the web UI renders reports as sanitised HTML, and the caller redacts every
 //! artifact (G6) after rendering. Text from logs and from the model is therefore written so that
 //! it can neither change the document's structure nor hide from redaction:
-//! - templates, ids and examples go into code spans (placeholders such as `<ip>` stay visible);
+//! - templates, ids and examples go into code spans (mask tokens such as `<ip>` stay visible);
 //! - prose is collapsed to one line and only `&`, `<`, `>` (as entities) and `[`, `]` (with a
 //!   backslash) are escaped; table cells also escape `|`. Characters that redaction patterns rely
 //!   on (`.`, `@`, `:`, `/`, `\`, `_`, `=`) are left alone, so `redact` still finds addresses,
@@ -53,20 +53,7 @@ fn cell(text: &str) -> String {
 
 /// A code span that survives any content: the fence is longer than any backtick run inside.
 fn code(text: &str) -> String {
-    let text = collapse(text);
-    let mut longest = 0;
-    let mut run = 0;
-    for c in text.chars() {
-        run = if c == '`' { run + 1 } else { 0 };
-        longest = longest.max(run);
-    }
-    let fence = "`".repeat(longest + 1);
-    let pad = if text.starts_with('`') || text.ends_with('`') {
-        " "
-    } else {
-        ""
-    };
-    format!("{fence}{pad}{text}{pad}{fence}")
+    crate::tasks::markdown::code_span(&collapse(text))
 }
 
 /// [`code`] for a table cell.
@@ -100,7 +87,7 @@ fn plural(count: u64, one: &str, many: &str) -> String {
 /// the window, and what the model was given (batches, shortened templates).
 ///
 /// `findings` are written as given: pass them through [`Finding::redacted`] first when redacted
-/// mode is on if the report must read well after redaction (placeholders the caller's redaction
+/// mode is on if the report must read well after redaction (mask tokens the caller's redaction
 /// inserts into prose, such as `<ip>`, would otherwise be taken for HTML by a Markdown renderer).
 pub fn render_markdown(
     analysis: &Analysis,
@@ -418,7 +405,7 @@ mod tests {
             "**Recommendation:** Check \\[the container\\](javascript:alert(1)) &amp; restart it.\n"
         ));
         assert!(!md.contains("\n# not a heading"));
-        // Templates are code spans: placeholders stay visible.
+        // Templates are code spans: mask tokens stay visible.
         assert!(md.contains("`<ts> [error] <num>#<num>: *<num> connect() failed"));
         assert!(md.contains("| file:nginx/error.log (3) |"));
         assert!(md.contains("2024-05-01 12:00:03 UTC"));

@@ -244,8 +244,8 @@ fn key_values(text: &str) -> Cow<'_, str> {
         let key = &caps["key"];
         let value = &caps["value"];
         let is_kept = KEPT_KEYS.iter().any(|kept| kept.eq_ignore_ascii_case(key));
-        let is_placeholder = value.starts_with('<') && value.ends_with('>') && !value.contains(' ');
-        if is_kept || is_placeholder {
+        let is_mask_token = value.starts_with('<') && value.ends_with('>') && !value.contains(' ');
+        if is_kept || is_mask_token {
             caps[0].to_owned()
         } else {
             format!("{key}=<*>")

@@ -289,13 +289,7 @@ fn code(value: &str) -> String {
     if value.trim().is_empty() {
         return "-".to_string();
     }
-    let fence = "`".repeat(longest_backtick_run(&value) + 1);
-    let pad = if value.starts_with('`') || value.ends_with('`') {
-        " "
-    } else {
-        ""
-    };
-    format!("{fence}{pad}{value}{pad}{fence}")
+    crate::tasks::markdown::code_span(&value)
 }
 
 /// Plain text in a paragraph: Markdown's inline punctuation is backslash-escaped, line breaks
@@ -319,7 +313,7 @@ fn text(value: &str) -> String {
 /// A fenced block whose fence is longer than any backtick run in `body`, so the body cannot
 /// close it.
 fn fenced(out: &mut String, info: &str, body: &str) {
-    let fence = "`".repeat((longest_backtick_run(body) + 1).max(3));
+    let fence = "`".repeat((crate::tasks::markdown::longest_backtick_run(body) + 1).max(3));
     out.push_str(&format!("{fence}{info}\n{body}"));
     if !body.ends_with('\n') {
         out.push('\n');
@@ -329,8 +323,4 @@ fn fenced(out: &mut String, info: &str, body: &str) {
 
 fn is_line_breaking(c: char) -> bool {
     c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')
-}
-
-fn longest_backtick_run(value: &str) -> usize {
-    value.split(|c| c != '`').map(str::len).max().unwrap_or(0)
 }
