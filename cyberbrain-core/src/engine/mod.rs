@@ -3,11 +3,13 @@
 
 mod catalog;
 mod health;
+mod launch;
 mod validate;
 
 use std::sync::Arc;
 
 pub use health::{ComponentHealth, ComponentState, Health};
+pub use launch::{CUSTOM_DIRECTIVE_NAME, LaunchRequest};
 
 use crate::{Clock, Config, Store, SystemClock};
 
