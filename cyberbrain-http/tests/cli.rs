@@ -176,6 +176,13 @@ struct Server {
 
 impl Server {
     fn start(mut command: Command) -> Self {
+        // The listen address is read from the log, and G6 masks IP addresses there by default.
+        command.env("DEBUG_REDACTED_MODE", "off");
+        Self::start_redacted(command)
+    }
+
+    /// Like [`Server::start`] with the configured redacted mode (`address` is then masked too).
+    fn start_redacted(mut command: Command) -> Self {
         let child = command
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
@@ -381,4 +388,27 @@ async fn migrate_and_doctor_select_postgres_from_the_url() {
         database.contains("postgres") && database.contains("pgvector"),
         "{stdout}"
     );
+}
+
+#[test]
+fn process_logs_are_redacted_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = cyberbrain(dir.path());
+    command
+        .arg("serve")
+        .env("CYBERBRAIN_BIND", "127.0.0.1:0")
+        .env("CYBERBRAIN_DATA_DIR", dir.path().join("data"));
+    let mut server = Server::start_redacted(command);
+    let listening = server
+        .log
+        .iter()
+        .find(|l| l.contains("listening on"))
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        listening.contains("http://<ip>:"),
+        "G6 masks IP addresses in logs: {listening}"
+    );
+    assert!(!listening.contains("127.0.0.1"), "{listening}");
+    assert!(server.terminate().success());
 }

@@ -5,6 +5,7 @@
 //! output and for the MCP stdio protocol.
 
 mod doctor;
+mod logging;
 mod mcp;
 mod migrate;
 mod open;
@@ -82,7 +83,7 @@ impl fmt::Display for CliError {
 /// Entry point of the `cyberbrain` binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    logging::init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -105,6 +106,7 @@ pub fn main() -> ExitCode {
 /// Runs one parsed command line.
 pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     let config = load_config(&cli)?;
+    logging::set_redacted_mode(config.privacy.redacted_mode);
     match cli.command {
         Command::Serve => serve::run(config).await.map(|()| ExitCode::SUCCESS),
         Command::Migrate => migrate::run(config).await.map(|()| ExitCode::SUCCESS),
@@ -120,19 +122,4 @@ fn load_config(cli: &Cli) -> Result<Config, CliError> {
              fix the value in the configuration file or the environment variable named above"
         ))
     })
-}
-
-/// `RUST_LOG` filters (default `info`); everything goes to stderr.
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // Colours only for a person at a terminal; log files and pipes get plain text.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    // Ignore a second initialisation (tests may run commands in one process).
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(ansi)
-        .with_target(false)
-        .try_init();
 }
