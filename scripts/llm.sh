@@ -175,8 +175,9 @@ start_server() {
   url=http://127.0.0.1:$port/v1
   : >"$SERVER_LOG"
   # setsid + own stdio: the server must not hold the caller's pipes or terminal (CI steps wait for
-  # them to close). 9>&-: nor the lock `up` holds.
-  setsid "$VENV/bin/python" -m llama_cpp.server --model "$MODELS_DIR/$MODEL_FILE" \
+  # them to close). 9>&-: nor the lock `up` holds. --chdir=/: it must not depend on the caller's
+  # working directory still existing.
+  setsid env --chdir=/ "$VENV/bin/python" -m llama_cpp.server --model "$MODELS_DIR/$MODEL_FILE" \
     --model_alias "$MODEL_ALIAS" --host 127.0.0.1 --port "$port" --n_ctx "$N_CTX" \
     --n_threads "$N_THREADS" </dev/null >>"$SERVER_LOG" 2>&1 9>&- &
   echo $! >"$PID_FILE"

@@ -98,8 +98,9 @@ service_running() {
 start_service() {
   rm -f "$SOCK"
   # setsid + own stdio: the service and the helpers it spawns must not hold the caller's pipes
-  # or its terminal. 9>&-: nor the lock `up` holds.
-  setsid podman system service --time=0 "unix://$SOCK" </dev/null >>"$SERVICE_LOG" 2>&1 9>&- &
+  # or its terminal. 9>&-: nor the lock `up` holds. --chdir: conmon inherits the working directory
+  # and fails every container start once it is gone (a deleted clone), so use the work dir.
+  setsid env --chdir="$W" podman system service --time=0 "unix://$SOCK" </dev/null >>"$SERVICE_LOG" 2>&1 9>&- &
   echo $! >"$PID_FILE"
   local _
   for _ in $(seq 200); do
