@@ -3,16 +3,18 @@
 //! migrations, the pgvector schema, and the failures an operator meets (an unreachable server, a
 //! missing database, a database without pgvector).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::TimeZone;
-use cyberbrain_core::Error;
 use cyberbrain_core::domain::{
-    ApprovalStatus, ClaimJobs, DirectiveSnapshot, DirectiveType, JobStatus, NewDirective, NewRun,
-    PageRequest, RunStatus, Timestamp,
+    ApprovalStatus, DirectiveSnapshot, DirectiveType, JobStatus, NewDirective, NewRun, PageRequest,
+    RunStatus, Timestamp,
 };
 use cyberbrain_core::store::{DirectiveStore, RunStore, StoreAdmin, TaskStore};
+use cyberbrain_core::testing::conformance::race_claimers;
+use cyberbrain_core::{Error, Store};
 use cyberbrain_store_pg::testing::{TestSchema, fresh_store, test_url};
 use cyberbrain_store_pg::{PgConfig, PgStore};
 use sqlx::{Connection, PgConnection};
@@ -74,50 +76,15 @@ async fn claimers_on_several_pools_get_every_job_exactly_once() {
     }
     assert_eq!(all_jobs.len(), 360);
 
-    let mut stores = Vec::new();
+    let mut stores: Vec<Arc<dyn Store>> = Vec::new();
     for _ in 0..4 {
-        stores.push(
+        stores.push(Arc::new(
             PgStore::connect(&schema.url_with(&[("pool_size", "3")]))
                 .await
                 .unwrap(),
-        );
+        ));
     }
-    let mut claimers = tokio::task::JoinSet::new();
-    for worker in 0..24 {
-        let store = stores[worker % stores.len()].clone();
-        claimers.spawn(async move {
-            let owner = format!("pool-{}-claimer-{worker}", worker % 4);
-            let limit = 1 + (worker as u32 % 5);
-            let mut mine = Vec::new();
-            loop {
-                let batch = store
-                    .claim_jobs(
-                        ClaimJobs::new(&owner, at(1000), chrono::Duration::minutes(5))
-                            .with_limit(limit),
-                    )
-                    .await
-                    .expect("claim");
-                if batch.is_empty() {
-                    break;
-                }
-                assert!(batch.len() <= limit as usize, "limit respected");
-                assert!(
-                    batch.windows(2).all(|w| w[0].id < w[1].id),
-                    "a batch is in id order"
-                );
-                mine.extend(batch.into_iter().map(|j| (j.id, owner.clone())));
-            }
-            mine
-        });
-    }
-    let mut claimed = Vec::new();
-    while let Some(result) = claimers.join_next().await {
-        claimed.extend(result.expect("claimer task"));
-    }
-    let unique: BTreeSet<i64> = claimed.iter().map(|(id, _)| *id).collect();
-    assert_eq!(unique.len(), claimed.len(), "no job was claimed twice");
-    assert_eq!(unique, all_jobs, "every job was claimed");
-    let owners: BTreeMap<i64, String> = claimed.into_iter().collect();
+    let owners = race_claimers(&stores, 24, at(1000), &all_jobs).await;
     let distinct_owners: BTreeSet<&String> = owners.values().collect();
     assert!(
         distinct_owners.len() > 4,

@@ -227,16 +227,7 @@ mod tests {
     }
 
     fn entry(container_id: &str, enabled: bool) -> AllowlistEntry {
-        AllowlistEntry {
-            id: 1,
-            container_id: container_id.into(),
-            name: String::new(),
-            description: String::new(),
-            enabled,
-            tags: vec![],
-            created_at: chrono::Utc::now(),
-            updated_at: chrono::Utc::now(),
-        }
+        AllowlistEntry::for_test(container_id, enabled)
     }
 
     fn fake() -> Arc<FakeContainerEngine> {

@@ -19,6 +19,22 @@ pub struct AllowlistEntry {
 }
 
 impl AllowlistEntry {
+    /// An entry as unit tests need it: id 1, no name, description or tags.
+    #[cfg(test)]
+    pub(crate) fn for_test(container_id: &str, enabled: bool) -> Self {
+        let now = chrono::Utc::now();
+        Self {
+            id: 1,
+            container_id: container_id.into(),
+            name: String::new(),
+            description: String::new(),
+            enabled,
+            tags: vec![],
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
     /// Whether this enabled entry names the container with the given id (full or prefix) or name.
     pub fn matches(&self, container_id: &str, container_name: &str) -> bool {
         if !self.enabled {
@@ -124,16 +140,7 @@ mod tests {
     use super::*;
 
     fn entry(container_id: &str, enabled: bool) -> AllowlistEntry {
-        AllowlistEntry {
-            id: 1,
-            container_id: container_id.into(),
-            name: String::new(),
-            description: String::new(),
-            enabled,
-            tags: vec![],
-            created_at: chrono::Utc::now(),
-            updated_at: chrono::Utc::now(),
-        }
+        AllowlistEntry::for_test(container_id, enabled)
     }
 
     #[test]

@@ -1440,35 +1440,7 @@ pub async fn claim_concurrent_claimers_get_each_job_once(store: Arc<dyn Store>) 
     }
     assert_eq!(all_jobs.len(), 80);
 
-    let mut claimers = tokio::task::JoinSet::new();
-    for worker in 0..16 {
-        let store = store.clone();
-        claimers.spawn(async move {
-            let owner = format!("claimer-{worker}");
-            let mut mine = Vec::new();
-            loop {
-                let batch = store
-                    .claim_jobs(claim(&owner, at(100), 3))
-                    .await
-                    .expect("claim");
-                if batch.is_empty() {
-                    break;
-                }
-                assert!(batch.len() <= 3, "limit respected");
-                mine.extend(batch.into_iter().map(|j| (j.id, owner.clone())));
-            }
-            mine
-        });
-    }
-    let mut claimed = Vec::new();
-    while let Some(result) = claimers.join_next().await {
-        claimed.extend(result.expect("claimer task"));
-    }
-    let unique: BTreeSet<i64> = claimed.iter().map(|(id, _)| *id).collect();
-    assert_eq!(unique.len(), claimed.len(), "no job was claimed twice");
-    assert_eq!(unique, all_jobs, "every job was claimed");
-
-    let owners: BTreeMap<i64, String> = claimed.into_iter().collect();
+    let owners = race_claimers(std::slice::from_ref(&store), 16, at(100), &all_jobs).await;
     let page = store.list_runs(PageRequest::first(200)).await.unwrap();
     for run in page.items {
         assert_eq!(run.status, RunStatus::Running, "run {}", run.id);
@@ -1482,4 +1454,52 @@ pub async fn claim_concurrent_claimers_get_each_job_once(store: Arc<dyn Store>) 
             );
         }
     }
+}
+
+/// Races `claimers` tasks, spread round-robin over `stores` (one store, or several pools or
+/// processes' worth of stores on one database), each claiming batches of 1–5 jobs until none is
+/// left. Asserts that every batch respects its limit and id order, that no job was claimed twice
+/// and that exactly `expected` was claimed; returns each job's owner.
+pub async fn race_claimers(
+    stores: &[Arc<dyn Store>],
+    claimers: usize,
+    now: Timestamp,
+    expected: &BTreeSet<i64>,
+) -> BTreeMap<i64, String> {
+    assert!(!stores.is_empty(), "race_claimers needs at least one store");
+    let mut tasks = tokio::task::JoinSet::new();
+    for worker in 0..claimers {
+        let store = stores[worker % stores.len()].clone();
+        let owner = format!("store-{}-claimer-{worker}", worker % stores.len());
+        let limit = 1 + (worker as u32 % 5);
+        tasks.spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let batch = store
+                    .claim_jobs(
+                        ClaimJobs::new(&owner, now, chrono::Duration::minutes(5)).with_limit(limit),
+                    )
+                    .await
+                    .expect("claim");
+                if batch.is_empty() {
+                    break;
+                }
+                assert!(batch.len() <= limit as usize, "limit respected");
+                assert!(
+                    batch.windows(2).all(|w| w[0].id < w[1].id),
+                    "a batch is in id order"
+                );
+                mine.extend(batch.into_iter().map(|j| (j.id, owner.clone())));
+            }
+            mine
+        });
+    }
+    let mut claimed = Vec::new();
+    while let Some(result) = tasks.join_next().await {
+        claimed.extend(result.expect("claimer task"));
+    }
+    let unique: BTreeSet<i64> = claimed.iter().map(|(id, _)| *id).collect();
+    assert_eq!(unique.len(), claimed.len(), "no job was claimed twice");
+    assert_eq!(&unique, expected, "every job was claimed");
+    claimed.into_iter().collect()
 }
