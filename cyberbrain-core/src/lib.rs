@@ -29,4 +29,7 @@ pub use engine::Cyberbrain;
 pub use error::{Error, FieldErrors, Result};
 pub use llm::Llm;
 pub use notifier::Notifier;
-pub use store::{AllowlistStore, DirectiveStore, RunStore, Store, StoreAdmin, TaskStore};
+pub use store::{
+    AccountingStore, AllowlistStore, ArtifactStore, DirectiveStore, RunStore, Store, StoreAdmin,
+    TaskStore,
+};

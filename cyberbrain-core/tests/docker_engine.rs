@@ -8,188 +8,16 @@
 //! Each test creates its own network and containers (unique names, from the locally built
 //! `localhost/busybox:latest`) and removes them again, also when it fails.
 
-use std::collections::HashMap;
+mod common;
+
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bollard::Docker;
-use bollard::models::{ContainerCreateBody, HostConfig, NetworkCreateRequest, PortBinding};
-use bollard::query_parameters::{CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder};
 use chrono::Utc;
+use common::podman::{Fixtures, IMAGE, Spec, remove_container, unique_prefix};
 use cyberbrain_core::Error;
 use cyberbrain_core::container::{AllowlistedEngine, ContainerEngine, DockerEngine, LogLine};
 use cyberbrain_core::domain::AllowlistEntry;
-
-const IMAGE: &str = "localhost/busybox:latest";
-
-/// The engine under test; never skipped: without one the test fails and says how to start it.
-fn docker_host() -> String {
-    std::env::var("CYBERBRAIN_TEST_DOCKER_HOST")
-        .or_else(|_| std::env::var("DOCKER_HOST"))
-        .ok()
-        .filter(|h| !h.trim().is_empty())
-        .unwrap_or_else(|| {
-            panic!(
-                "no container engine to test against: run `scripts/podman.sh up` and set \
-                 CYBERBRAIN_TEST_DOCKER_HOST (or DOCKER_HOST) to the DOCKER_HOST it prints"
-            )
-        })
-}
-
-/// A raw bollard client for creating fixtures (the engine under test only reads).
-fn fixture_client(docker_host: &str) -> Docker {
-    let connected = match docker_host.strip_prefix("unix://") {
-        Some(path) => Docker::connect_with_unix(path, 60, bollard::API_DEFAULT_VERSION),
-        None => Docker::connect_with_http(docker_host, 60, bollard::API_DEFAULT_VERSION),
-    };
-    connected.unwrap_or_else(|e| {
-        panic!("cannot use {docker_host} ({e}); is `scripts/podman.sh up` running?")
-    })
-}
-
-fn unique_prefix(test: &str) -> String {
-    format!(
-        "cbtest-{test}-{}-{}",
-        std::process::id(),
-        Utc::now().timestamp_micros()
-    )
-}
-
-/// Containers and a network this test created; removed on drop, also after a failed assertion.
-struct Fixtures {
-    docker_host: String,
-    containers: Vec<String>,
-    network: Option<String>,
-}
-
-impl Fixtures {
-    fn new(docker_host: &str) -> Self {
-        Self {
-            docker_host: docker_host.to_string(),
-            containers: Vec::new(),
-            network: None,
-        }
-    }
-
-    async fn network(&mut self, docker: &Docker, name: &str) {
-        docker
-            .create_network(NetworkCreateRequest {
-                name: name.to_string(),
-                driver: Some("bridge".into()),
-                ..Default::default()
-            })
-            .await
-            .unwrap_or_else(|e| panic!("creating network {name}: {e}"));
-        self.network = Some(name.to_string());
-    }
-
-    /// Creates and starts a container; returns its id.
-    async fn container(
-        &mut self,
-        docker: &Docker,
-        name: &str,
-        labels: &[(&str, &str)],
-        cmd: &[&str],
-        network: &str,
-        publish: Option<&str>,
-    ) -> String {
-        let port_bindings = publish.map(|port| {
-            // An empty host port lets the engine pick a free one.
-            HashMap::from([(
-                port.to_string(),
-                Some(vec![PortBinding {
-                    host_ip: None,
-                    host_port: Some(String::new()),
-                }]),
-            )])
-        });
-        let body = ContainerCreateBody {
-            image: Some(IMAGE.into()),
-            cmd: Some(cmd.iter().map(|s| s.to_string()).collect()),
-            labels: Some(
-                labels
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
-            ),
-            exposed_ports: publish.map(|p| vec![p.to_string()]),
-            host_config: Some(HostConfig {
-                network_mode: Some(network.to_string()),
-                port_bindings,
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
-        let created = docker
-            .create_container(
-                Some(CreateContainerOptionsBuilder::default().name(name).build()),
-                body,
-            )
-            .await
-            .unwrap_or_else(|e| {
-                panic!("creating {name} from {IMAGE}: {e} (does `scripts/podman.sh up` run, which builds the image?)")
-            });
-        self.containers.push(created.id.clone());
-        docker
-            .start_container(
-                &created.id,
-                None::<bollard::query_parameters::StartContainerOptions>,
-            )
-            .await
-            .unwrap_or_else(|e| panic!("starting {name}: {e}"));
-        created.id
-    }
-}
-
-async fn remove_container(docker: &Docker, id: &str) {
-    let options = RemoveContainerOptionsBuilder::default().force(true).build();
-    // Already gone is fine: this is cleanup.
-    let _ = docker.remove_container(id, Some(options)).await;
-}
-
-impl Drop for Fixtures {
-    fn drop(&mut self) {
-        let host = self.docker_host.clone();
-        let containers = std::mem::take(&mut self.containers);
-        let network = self.network.take();
-        // Drop cannot await inside the test's runtime; clean up on a runtime of our own.
-        let cleanup = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("cleanup runtime");
-            runtime.block_on(async {
-                let docker = fixture_client(&host);
-                for id in &containers {
-                    remove_container(&docker, id).await;
-                }
-                if let Some(network) = network {
-                    let _ = docker.remove_network(&network).await;
-                }
-            });
-        });
-        let _ = cleanup.join();
-    }
-}
-
-/// Polls the logs until `done` holds (the container writes one pair of lines a second).
-async fn wait_for_logs(
-    engine: &DockerEngine,
-    id: &str,
-    done: impl Fn(&[LogLine]) -> bool,
-) -> Vec<LogLine> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let lines = engine.logs(id, None, 1000).await.expect("logs");
-        if done(&lines) {
-            return lines;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the expected log lines did not appear within 30s; got {lines:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 fn has(lines: &[LogLine], stream: &str, text: &str) -> bool {
     lines.iter().any(|l| l.stream == stream && l.line == text)
@@ -210,52 +38,45 @@ fn entry(container_id: &str) -> AllowlistEntry {
 
 #[tokio::test]
 async fn lists_inspects_and_reads_logs_of_real_containers() {
-    let host = docker_host();
-    let docker = fixture_client(&host);
-    let engine = DockerEngine::connect(&host).unwrap();
-    engine.ping().await.unwrap_or_else(|e| {
-        panic!("{host} does not answer /_ping: {e}; run `scripts/podman.sh up`")
-    });
-    let version = engine.version().await.unwrap();
-    assert!(!version.api_version.is_empty(), "{version:?}");
-
     let prefix = unique_prefix("main");
     let network = format!("{prefix}-net");
     let web_name = format!("{prefix}-web");
     let worker_name = format!("{prefix}-worker");
-    let mut fixtures = Fixtures::new(&host);
-    fixtures.network(&docker, &network).await;
+    // Pings the engine (failing with how to start it) and creates the network.
+    let mut fixtures = Fixtures::new(&network).await;
+    let docker = fixtures.docker.clone();
+    let engine = fixtures.engine();
+    let version = engine.version().await.unwrap();
+    assert!(!version.api_version.is_empty(), "{version:?}");
+
     let web_id = fixtures
-        .container(
-            &docker,
-            &web_name,
-            &[
+        .container(Spec {
+            name: &web_name,
+            labels: &[
                 ("com.docker.compose.project", &prefix),
                 ("com.docker.compose.service", "web"),
             ],
-            &["httpd", "-f", "-p", "80", "-h", "/www"],
-            &network,
-            Some("80/tcp"),
-        )
+            cmd: &["httpd", "-f", "-p", "80", "-h", "/www"],
+            expose: &["80/tcp"],
+            publish: true,
+        })
         .await;
     let worker_id = fixtures
-        .container(
-            &docker,
-            &worker_name,
-            &[
+        .container(Spec {
+            name: &worker_name,
+            labels: &[
                 ("com.docker.compose.project", &prefix),
                 ("com.docker.compose.service", "worker"),
                 ("com.docker.compose.depends_on", "web:service_started:false"),
             ],
-            &[
+            cmd: &[
                 "sh",
                 "-c",
                 "i=0; while [ $i -lt 4 ]; do echo \"out line $i\"; echo \"err line $i\" >&2; \
                  i=$((i+1)); sleep 1; done; exec sleep 3600",
             ],
-            &network,
-            None,
-        )
+            ..Spec::default()
+        })
         .await;
 
     // list_containers: both, with labels, the user network and the published port.
@@ -315,10 +136,11 @@ async fn lists_inspects_and_reads_logs_of_real_containers() {
     assert_eq!(by_id.summary.name, worker_name);
 
     // logs: both streams, every line timestamped, in the order written.
-    let lines = wait_for_logs(&engine, &worker_id, |lines| {
-        has(lines, "stdout", "out line 3") && has(lines, "stderr", "err line 3")
-    })
-    .await;
+    let lines = fixtures
+        .wait_for_logs(&worker_id, |lines| {
+            has(lines, "stdout", "out line 3") && has(lines, "stderr", "err line 3")
+        })
+        .await;
     assert_eq!(lines.len(), 8, "{lines:#?}");
     assert!(lines.iter().all(|l| l.timestamp.is_some()), "{lines:#?}");
     let stdout: Vec<&str> = lines
@@ -370,10 +192,7 @@ async fn lists_inspects_and_reads_logs_of_real_containers() {
     );
 
     // The G5 wrapper over the real engine: only the allowlisted container is in scope.
-    let guarded = AllowlistedEngine::new(
-        std::sync::Arc::new(DockerEngine::connect(&host).unwrap()),
-        [entry(&worker_name)],
-    );
+    let guarded = AllowlistedEngine::new(Arc::new(fixtures.engine()), [entry(&worker_name)]);
     let in_scope: Vec<String> = guarded
         .list_containers()
         .await

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
 use cyberbrain_core::domain::{
-    ApprovalStatus, DEFAULT_DIRECTIVE_NAME, DirectivePatch, DirectiveType, NewDirective,
-    PageRequest, RunStatus, Task3Scope, TaskDefinitionPatch, Trigger,
+    ApprovalStatus, DEFAULT_DIRECTIVE_NAME, DirectivePatch, DirectiveType, NewDirective, RunQuery,
+    RunStatus, Task3Scope, TaskDefinitionPatch, Trigger,
 };
 use cyberbrain_core::engine::{CUSTOM_DIRECTIVE_NAME, LaunchRequest};
 use cyberbrain_core::testing::ManualClock;
@@ -55,7 +55,7 @@ async fn job_keys(cb: &Cyberbrain, run_id: i64) -> Vec<String> {
 
 async fn run_count(cb: &Cyberbrain) -> u64 {
     cb.store()
-        .list_runs(PageRequest::default())
+        .list_runs(RunQuery::default())
         .await
         .expect("runs")
         .count

@@ -9,172 +9,26 @@
 //!   the response body and the API key (G2).
 //! - G1 at construction.
 
+mod common;
+
 use std::fmt::Write as _;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::http::{Reply, ScriptedServer, http, json_reply, real_llm_endpoint, refused_addr};
 use cyberbrain_core::Error;
 use cyberbrain_core::config::{LlmConfig, Secret};
 use cyberbrain_core::llm::{
     ChatMessage, ChatRole, CompletionRequest, Llm, OpenAiLlm, OpenAiOptions,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
 
 const PROMPT_CANARY: &str = "PROMPT-CANARY-5b1e0d";
 const BODY_CANARY: &str = "BODY-CANARY-90c2aa";
 const API_KEY: &str = "sk-KEY-CANARY-44d7f1";
 
 // ---------------------------------------------------------------------------------------------
-// A scripted HTTP/1.1 server.
-
-/// One request as the server received it.
-#[derive(Debug, Clone)]
-struct Captured {
-    head: String,
-    body: Vec<u8>,
-}
-
-impl Captured {
-    fn header(&self, name: &str) -> Option<String> {
-        self.head.lines().skip(1).find_map(|line| {
-            let (key, value) = line.split_once(':')?;
-            key.trim()
-                .eq_ignore_ascii_case(name)
-                .then(|| value.trim().to_owned())
-        })
-    }
-
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).expect("the client sends JSON")
-    }
-}
-
-/// What the server does after reading a request.
-#[derive(Clone)]
-enum Reply {
-    /// Writes these bytes and closes the connection.
-    Raw(Vec<u8>),
-    /// Never answers (holds the connection open).
-    Silence,
-    /// Sends the status line and headers promising a body, then stalls.
-    StallBody,
-}
-
-struct Scripted {
-    addr: SocketAddr,
-    requests: Arc<Mutex<Vec<Captured>>>,
-    connections: Arc<AtomicUsize>,
-    accept_task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Scripted {
-    fn drop(&mut self) {
-        self.accept_task.abort();
-    }
-}
-
-impl Scripted {
-    async fn start(reply: Reply) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let connections = Arc::new(AtomicUsize::new(0));
-        let (requests_, connections_) = (requests.clone(), connections.clone());
-        let accept_task = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                connections_.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(handle(stream, reply.clone(), requests_.clone()));
-            }
-        });
-        Self {
-            addr,
-            requests,
-            connections,
-            accept_task,
-        }
-    }
-
-    fn endpoint(&self) -> String {
-        format!("http://{}/v1", self.addr)
-    }
-
-    fn requests(&self) -> Vec<Captured> {
-        self.requests.lock().expect("lock").clone()
-    }
-}
-
-async fn handle(mut stream: TcpStream, reply: Reply, requests: Arc<Mutex<Vec<Captured>>>) {
-    let mut buffer = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let head_end = loop {
-        if let Some(at) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
-            break at + 4;
-        }
-        match stream.read(&mut chunk).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
-        }
-    };
-    let head = String::from_utf8_lossy(&buffer[..head_end]).into_owned();
-    let length = head
-        .lines()
-        .find_map(|line| {
-            let (key, value) = line.split_once(':')?;
-            key.trim()
-                .eq_ignore_ascii_case("content-length")
-                .then(|| value.trim().parse::<usize>().ok())?
-        })
-        .unwrap_or(0);
-    while buffer.len() < head_end + length {
-        match stream.read(&mut chunk).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
-        }
-    }
-    requests.lock().expect("lock").push(Captured {
-        head,
-        body: buffer[head_end..head_end + length].to_vec(),
-    });
-    match reply {
-        Reply::Raw(bytes) => {
-            let _ = stream.write_all(&bytes).await;
-            let _ = stream.shutdown().await;
-        }
-        Reply::Silence => tokio::time::sleep(Duration::from_secs(60)).await,
-        Reply::StallBody => {
-            let _ = stream
-                .write_all(
-                    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 500\r\n\r\n{\"choices\":",
-                )
-                .await;
-            tokio::time::sleep(Duration::from_secs(60)).await;
-        }
-    }
-}
-
-fn http(status: &str, headers: &[(&str, &str)], body: &str) -> Reply {
-    let mut text = format!("HTTP/1.1 {status}\r\n");
-    for (name, value) in headers {
-        let _ = write!(text, "{name}: {value}\r\n");
-    }
-    let _ = write!(
-        text,
-        "content-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    Reply::Raw(text.into_bytes())
-}
-
-fn json_reply(body: &serde_json::Value) -> Reply {
-    http(
-        "200 OK",
-        &[("content-type", "application/json")],
-        &body.to_string(),
-    )
-}
+// Helpers.
 
 /// A completion whose text carries the body canary, with the given `usage` (or none).
 fn completion_body(usage: Option<serde_json::Value>) -> serde_json::Value {
@@ -194,9 +48,6 @@ fn completion_body(usage: Option<serde_json::Value>) -> serde_json::Value {
     }
     body
 }
-
-// ---------------------------------------------------------------------------------------------
-// Helpers.
 
 fn config(endpoint: &str) -> LlmConfig {
     LlmConfig {
@@ -234,8 +85,8 @@ fn assert_clean(error: &Error) {
     }
 }
 
-async fn complete_against(reply: Reply) -> (Error, Scripted) {
-    let server = Scripted::start(reply).await;
+async fn complete_against(reply: Reply) -> (Error, ScriptedServer) {
+    let server = ScriptedServer::answering(reply).await;
     let llm = OpenAiLlm::new(&config(&server.endpoint())).expect("client");
     let error = llm
         .complete(request())
@@ -270,13 +121,7 @@ fn backend(error: Error) -> String {
 
 #[tokio::test]
 async fn real_server_json_completion_reports_the_servers_usage() {
-    let Ok(endpoint) = std::env::var("CYBERBRAIN_TEST_LLM_ENDPOINT") else {
-        panic!(
-            "CYBERBRAIN_TEST_LLM_ENDPOINT is not set. Start the local LLM server with \
-             `scripts/llm.sh up` and export the LLM_ENDPOINT it prints as \
-             CYBERBRAIN_TEST_LLM_ENDPOINT (this test needs a real server and never skips)"
-        );
-    };
+    let endpoint = real_llm_endpoint();
     let llm = OpenAiLlm::new(&LlmConfig {
         endpoint: endpoint.clone(),
         model: "smollm2".into(),
@@ -382,7 +227,7 @@ async fn real_server_json_completion_reports_the_servers_usage() {
 async fn sends_an_openai_request_and_returns_usage_exactly_as_reported() {
     let usage =
         serde_json::json!({"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 19});
-    let server = Scripted::start(json_reply(&completion_body(Some(usage)))).await;
+    let server = ScriptedServer::answering(json_reply(&completion_body(Some(usage)))).await;
     // A host name, so the connection goes through the vetting resolver.
     let endpoint = format!("http://localhost:{}/v1/", server.addr.port());
     let llm = OpenAiLlm::new(&config(&endpoint)).expect("client");
@@ -449,7 +294,7 @@ async fn sends_an_openai_request_and_returns_usage_exactly_as_reported() {
 #[tokio::test]
 async fn no_api_key_means_no_authorization_header_and_plain_mode_has_no_response_format() {
     let usage = serde_json::json!({"prompt_tokens": 3, "completion_tokens": 2});
-    let server = Scripted::start(json_reply(&completion_body(Some(usage)))).await;
+    let server = ScriptedServer::answering(json_reply(&completion_body(Some(usage)))).await;
     let llm = OpenAiLlm::new(&LlmConfig {
         api_key: Secret::default(),
         ..config(&server.endpoint())
@@ -591,7 +436,7 @@ async fn bodies_that_are_not_completions_are_backend_errors() {
 #[tokio::test]
 async fn a_response_that_never_comes_times_out_after_the_configured_seconds() {
     for reply in [Reply::Silence, Reply::StallBody] {
-        let server = Scripted::start(reply).await;
+        let server = ScriptedServer::answering(reply).await;
         let llm = OpenAiLlm::new(&LlmConfig {
             timeout_s: 1,
             ..config(&server.endpoint())
@@ -618,10 +463,7 @@ async fn a_response_that_never_comes_times_out_after_the_configured_seconds() {
 #[tokio::test]
 async fn a_closed_port_is_unreachable() {
     // Bind, note the port, close: nothing listens there now.
-    let addr = {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        listener.local_addr().expect("addr")
-    };
+    let addr = refused_addr();
     let llm = OpenAiLlm::new(&config(&format!("http://{addr}/v1"))).expect("client");
     let error = llm.complete(request()).await.expect_err("refused");
     assert_clean(&error);
@@ -654,7 +496,7 @@ async fn a_host_that_does_not_resolve_is_unreachable() {
 
 #[tokio::test]
 async fn redirects_are_not_followed() {
-    let elsewhere = Scripted::start(json_reply(&completion_body(Some(
+    let elsewhere = ScriptedServer::answering(json_reply(&completion_body(Some(
         serde_json::json!({"prompt_tokens": 1, "completion_tokens": 1}),
     ))))
     .await;
@@ -674,7 +516,7 @@ async fn redirects_are_not_followed() {
         message.contains("redirects are not followed (G1)"),
         "{message}"
     );
-    assert_eq!(elsewhere.connections.load(Ordering::SeqCst), 0);
+    assert_eq!(elsewhere.connections(), 0);
 }
 
 #[tokio::test]
@@ -683,7 +525,7 @@ async fn oversized_responses_are_refused() {
         serde_json::json!({"prompt_tokens": 1, "completion_tokens": 1}),
     ));
     body["padding"] = serde_json::Value::String("x".repeat(4096));
-    let server = Scripted::start(json_reply(&body)).await;
+    let server = ScriptedServer::answering(json_reply(&body)).await;
     let llm = OpenAiLlm::with_options(
         &config(&server.endpoint()),
         OpenAiOptions {
@@ -768,11 +610,11 @@ async fn logs_carry_counts_and_host_but_no_prompt_response_or_key() {
 
     let usage =
         serde_json::json!({"prompt_tokens": 31, "completion_tokens": 17, "total_tokens": 48});
-    let ok = Scripted::start(json_reply(&completion_body(Some(usage)))).await;
+    let ok = ScriptedServer::answering(json_reply(&completion_body(Some(usage)))).await;
     let llm = OpenAiLlm::new(&config(&ok.endpoint())).expect("client");
     llm.complete(request()).await.expect("completion");
 
-    let failing = Scripted::start(json_reply(&completion_body(None))).await;
+    let failing = ScriptedServer::answering(json_reply(&completion_body(None))).await;
     let llm = OpenAiLlm::new(&config(&failing.endpoint())).expect("client");
     llm.complete(request()).await.expect_err("no usage");
 

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use url::form_urlencoded;
 use utoipa::{IntoParams, OpenApi};
 
-use crate::api::{containers, directives, root, tasks};
+use crate::api::{accounting, artifacts, containers, directives, metrics, root, runs, tasks};
 use crate::error::{ApiError, ErrorDetail, ValidationErrors};
 
 #[derive(OpenApi)]
@@ -45,13 +45,38 @@ use crate::error::{ApiError, ErrorDetail, ValidationErrors};
         containers::get,
         containers::update,
         containers::delete,
+        accounting::container_inventory,
+        accounting::network_policies,
+        runs::launch,
+        runs::list,
+        runs::since_last_success,
+        runs::get,
+        runs::jobs,
+        runs::report,
+        runs::artifacts,
+        runs::cancel,
+        runs::approve,
+        runs::deny,
+        runs::approvals,
+        artifacts::list,
+        artifacts::get,
+        artifacts::download,
+        accounting::token_stats,
+        accounting::cost_report,
+        accounting::usage_by_directive,
+        metrics::prometheus,
+        metrics::json,
     ),
     components(schemas(ErrorDetail, ValidationErrors)),
     tags(
         (name = "meta", description = "Where everything is, component health, this document"),
         (name = "directives", description = "Autonomy levels runs execute under (D1–D4)"),
         (name = "tasks", description = "Task definitions, also listed as jobs"),
-        (name = "containers", description = "The container allowlist"),
+        (name = "containers", description = "The container allowlist, and what service_map runs saw"),
+        (name = "runs", description = "Launching runs and reading their jobs, reports and artifacts"),
+        (name = "approvals", description = "Runs of directives that require approval"),
+        (name = "artifacts", description = "Report files under the artifacts root"),
+        (name = "accounting", description = "Token use and estimated cost (counts only)"),
     )
 )]
 struct ApiDoc;

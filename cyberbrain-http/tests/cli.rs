@@ -182,7 +182,19 @@ impl Server {
     }
 
     /// Like [`Server::start`] with the configured redacted mode (`address` is then masked too).
-    fn start_redacted(mut command: Command) -> Self {
+    fn start_redacted(command: Command) -> Self {
+        let mut server = Self::spawn_until(command, "listening on http://");
+        let line = server.log.last().cloned().unwrap_or_default();
+        server.address = line
+            .split_once("listening on http://")
+            .map(|(_, rest)| rest.split('/').next().unwrap_or_default().to_string())
+            .unwrap_or_default();
+        server
+    }
+
+    /// Spawns `command` and reads its stderr until a line contains `marker` (the last line in
+    /// `log` then), failing if it exits first or stays silent for 30 s.
+    fn spawn_until(mut command: Command, marker: &str) -> Self {
         let child = command
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
@@ -207,28 +219,28 @@ impl Server {
         while Instant::now() < deadline {
             match lines_rx.recv_timeout(Duration::from_millis(200)) {
                 Ok(line) => {
-                    let found = line
-                        .split_once("listening on http://")
-                        .map(|(_, rest)| rest.split('/').next().unwrap_or_default().to_string());
+                    let found = line.contains(marker);
                     server.log.push(line);
-                    if let Some(address) = found {
-                        // Keep draining stderr so the server never blocks on a full pipe.
+                    if found {
+                        // Keep draining stderr so the process never blocks on a full pipe.
                         std::thread::spawn(move || while lines_rx.recv().is_ok() {});
-                        server.address = address;
                         return server;
                     }
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     if let Ok(Some(status)) = server.child.try_wait() {
-                        panic!("server exited with {status}: {:#?}", server.log);
+                        panic!("the process exited with {status}: {:#?}", server.log);
                     }
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    panic!("server closed stderr: {:#?}", server.log)
+                    panic!("the process closed stderr: {:#?}", server.log)
                 }
             }
         }
-        panic!("server did not report its address: {:#?}", server.log);
+        panic!(
+            "no line containing {marker:?} within 30 s: {:#?}",
+            server.log
+        );
     }
 
     /// A plain HTTP/1.1 GET; returns the status line and body.
@@ -411,4 +423,293 @@ fn process_logs_are_redacted_by_default() {
     );
     assert!(!listening.contains("127.0.0.1"), "{listening}");
     assert!(server.terminate().success());
+}
+
+/// G1 at start-up on the real binary: a public address, and a host *name* that resolves to one,
+/// stop `serve` with a message naming the host and the rule; loopback and private endpoints
+/// start (an LLM that is not there only fails the LLM steps).
+#[test]
+fn serve_refuses_a_public_llm_endpoint_and_accepts_local_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let (output, _, stderr) = run(cyberbrain(dir.path())
+        .arg("serve")
+        .env("CYBERBRAIN_BIND", "127.0.0.1:0")
+        .env("LLM_ENDPOINT", "http://8.8.8.8/v1"));
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("\"8.8.8.8\"") && stderr.contains("public address"),
+        "names the host and the rule: {stderr}"
+    );
+    assert!(
+        stderr.contains("loopback") && stderr.contains("llm.allow_hosts"),
+        "says what is allowed: {stderr}"
+    );
+
+    // Names are resolved: one mapped to a public address (in a private mount namespace whose
+    // /etc/hosts says so) is refused like the address itself, a private one is accepted.
+    let hosts = dir.path().join("hosts");
+    std::fs::write(
+        &hosts,
+        "127.0.0.1 localhost\n8.8.4.4 llm-public.cyberbrain.test\n10.20.30.40 llm-private.cyberbrain.test\n",
+    )
+    .unwrap();
+    let (output, _, stderr) = run(&mut with_hosts_file(
+        &hosts,
+        cyberbrain(dir.path())
+            .arg("serve")
+            .env("CYBERBRAIN_BIND", "127.0.0.1:0")
+            .env("LLM_ENDPOINT", "http://llm-public.cyberbrain.test:11434/v1"),
+    ));
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("llm-public.cyberbrain.test") && stderr.contains("8.8.4.4"),
+        "names the host and where it resolves: {stderr}"
+    );
+
+    for endpoint in [
+        format!("http://127.0.0.1:{}/v1", closed_port()),
+        "http://10.20.30.40:8080/v1".to_string(),
+        "http://llm-private.cyberbrain.test:8080/v1".to_string(),
+    ] {
+        let data = tempfile::tempdir().unwrap();
+        let mut command = cyberbrain(dir.path());
+        command
+            .arg("serve")
+            .env("CYBERBRAIN_BIND", "127.0.0.1:0")
+            .env("CYBERBRAIN_DATA_DIR", data.path())
+            .env("LLM_ENDPOINT", &endpoint);
+        let command = if endpoint.contains("cyberbrain.test") {
+            with_hosts_file(&hosts, &mut command)
+        } else {
+            command
+        };
+        let mut server = Server::start(command);
+        let (status, body) = server.get("/api/health");
+        assert!(status.contains("200"), "{endpoint}: {status}: {body}");
+        let health: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            health["llm"]["state"], "unavailable",
+            "{endpoint}: nothing answers there, and health says so: {health}"
+        );
+        assert!(server.terminate().success(), "{endpoint}");
+    }
+}
+
+/// `command` run in a private mount namespace whose `/etc/hosts` is `hosts` (needs root, as the
+/// test machine has; the host's own file is untouched).
+fn with_hosts_file(hosts: &Path, command: &mut Command) -> Command {
+    let mut wrapped = Command::new("unshare");
+    wrapped
+        .args(["--mount", "sh", "-c"])
+        .arg(r#"mount --bind "$0" /etc/hosts && exec "$@""#)
+        .arg(hosts)
+        .arg(command.get_program())
+        .args(command.get_args())
+        .env_clear();
+    for (name, value) in command.get_envs() {
+        if let Some(value) = value {
+            wrapped.env(name, value);
+        }
+    }
+    if let Some(cwd) = command.get_current_dir() {
+        wrapped.current_dir(cwd);
+    }
+    // Fail with the reason rather than with a confusing assertion later.
+    let probe = Command::new("unshare")
+        .args(["--mount", "sh", "-c", r#"mount --bind "$0" /etc/hosts"#])
+        .arg(hosts)
+        .output()
+        .expect("unshare (util-linux) must be installed: apt-get install util-linux");
+    assert!(
+        probe.status.success(),
+        "this test needs `unshare --mount` and bind mounts (root): {}",
+        String::from_utf8_lossy(&probe.stderr)
+    );
+    wrapped
+}
+
+/// The id of a built-in directive in the SQLite database under `data`.
+fn directive_id(data: &Path, name: &str) -> i64 {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        use cyberbrain_core::store::DirectiveStore;
+        let url = format!("sqlite://{}", data.join("cyberbrain.db").display());
+        let store = cyberbrain_store_sqlite::SqliteStore::connect(&url)
+            .await
+            .unwrap();
+        store.get_directive_by_name(name).await.unwrap().id
+    })
+}
+
+#[test]
+fn run_executes_in_process_prints_the_report_and_exits_by_the_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let command = |args: &[&str]| {
+        let mut command = cyberbrain(dir.path());
+        command
+            .arg("run")
+            .args(args)
+            .env("CYBERBRAIN_DATA_DIR", &data)
+            .env("NVIDIA_SMI", "/nonexistent/nvidia-smi");
+        command
+    };
+
+    let (output, stdout, stderr) = run(&mut command(&["--task", "task2", "--wait"]));
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.starts_with("# Cyberbrain run 1 — completed"),
+        "report.md on stdout: {stdout}"
+    );
+    assert!(stdout.contains("no_gpus_available"), "{stdout}");
+    assert!(stderr.contains("run 1 launched: gpu_report"), "{stderr}");
+    let report = data.join("artifacts/run_1/report.md");
+    assert_eq!(std::fs::read_to_string(report).unwrap(), stdout);
+
+    // Without --wait: the id on stdout, the run left to an executor.
+    let (output, stdout, stderr) = run(&mut command(&["--task", "gpu_report"]));
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(stdout.trim(), "2");
+
+    // A directive that requires approval: a clear message and exit 3, nothing executed.
+    let d3 = directive_id(&data, "Change Planning").to_string();
+    let (output, stdout, stderr) = run(&mut command(&[
+        "--task",
+        "gpu_report",
+        "--directive",
+        &d3,
+        "--wait",
+    ]));
+    assert_eq!(output.status.code(), Some(3), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("run 3 awaits approval") && stderr.contains("/api/runs/3/approve/"),
+        "{stderr}"
+    );
+    assert!(stdout.is_empty(), "{stdout}");
+
+    for (args, expected) in [
+        (
+            &["--task", "nope", "--wait"][..],
+            "task \"nope\" does not exist",
+        ),
+        (&["--directive", "999"][..], "directive 999 does not exist"),
+        (&["--task", "gpu_report", "--timeout", "5"][..], "--wait"),
+        (
+            &["--task", "gpu_report", "--wait", "--timeout", "0"][..],
+            "--timeout",
+        ),
+    ] {
+        let (output, _, stderr) = run(&mut command(args));
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}
+
+/// Polls `GET /api/runs/{id}/` on `server` until the run's status is `status`.
+fn wait_for_status(server: &Server, id: &str, status: &str) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, body) = server.get(&format!("/api/runs/{id}/"));
+        let run: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        if run["status"] == status {
+            return run;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "run {id} never became {status}: {run}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn serve_executes_runs_in_process_unless_told_not_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let launch = || {
+        let (output, stdout, stderr) = run(cyberbrain(dir.path())
+            .args(["run", "--task", "gpu_report"])
+            .env("CYBERBRAIN_DATA_DIR", &data));
+        assert!(output.status.success(), "{stderr}");
+        stdout.trim().to_string()
+    };
+    let serve = |extra: &[&str]| {
+        let mut command = cyberbrain(dir.path());
+        command
+            .arg("serve")
+            .args(extra)
+            .env("CYBERBRAIN_BIND", "127.0.0.1:0")
+            .env("CYBERBRAIN_DATA_DIR", &data)
+            .env("NVIDIA_SMI", "/nonexistent/nvidia-smi");
+        Server::start(command)
+    };
+
+    let mut server = serve(&["--no-executor"]);
+    assert!(
+        server.log.iter().any(|l| l.contains("--no-executor")),
+        "{:#?}",
+        server.log
+    );
+    let id = launch();
+    std::thread::sleep(Duration::from_millis(1500));
+    let (_, body) = server.get(&format!("/api/runs/{id}/"));
+    assert!(
+        body.contains("\"status\":\"pending\""),
+        "no executor here: {body}"
+    );
+    assert!(server.terminate().success());
+
+    // The same pending run is picked up by the next server's own executor.
+    let mut server = serve(&[]);
+    assert!(
+        server
+            .log
+            .iter()
+            .any(|l| l.contains("executing runs in this process")),
+        "{:#?}",
+        server.log
+    );
+    let run = wait_for_status(&server, &id, "completed");
+    assert_eq!(run["jobs"][0]["status"], "completed", "{run}");
+    let id = launch();
+    wait_for_status(&server, &id, "completed");
+    assert!(
+        server.terminate().success(),
+        "graceful stop with the executor"
+    );
+}
+
+#[test]
+fn the_scheduler_worker_executes_runs_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut command = cyberbrain(dir.path());
+    command
+        .arg("scheduler")
+        .env("CYBERBRAIN_DATA_DIR", &data)
+        .env("NVIDIA_SMI", "/nonexistent/nvidia-smi");
+    let mut worker = Server::spawn_until(command, "worker started");
+
+    let (output, stdout, stderr) = run(cyberbrain(dir.path())
+        .args(["run", "--task", "gpu_report"])
+        .env("CYBERBRAIN_DATA_DIR", &data));
+    assert!(output.status.success(), "{stderr}");
+    let id: i64 = stdout.trim().parse().unwrap();
+    let report = data.join(format!("artifacts/run_{id}/report.md"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !report.is_file() {
+        assert!(Instant::now() < deadline, "the worker never ran run {id}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let markdown = std::fs::read_to_string(&report).unwrap();
+    assert!(markdown.contains("completed"), "{markdown}");
+    assert!(worker.terminate().success(), "graceful stop on SIGTERM");
+
+    // The worker refuses a public LLM endpoint like the server.
+    let (output, _, stderr) = run(cyberbrain(dir.path())
+        .arg("scheduler")
+        .env("CYBERBRAIN_DATA_DIR", &data)
+        .env("LLM_ENDPOINT", "http://8.8.8.8/v1"));
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("8.8.8.8"), "{stderr}");
 }

@@ -35,21 +35,33 @@ async fn api_root_links_every_collection_and_each_link_works() {
         ] {
             assert!(links[key].is_string(), "{key} missing from {links}");
         }
-        for key in [
-            "directives",
-            "tasks",
-            "jobs",
-            "containers",
-            "health",
-            "schema",
-            "docs",
-        ] {
-            let link = links[key].as_str().unwrap();
+        // Every link but the MCP endpoint and the launch action answers a GET.
+        for (key, link) in links.as_object().unwrap() {
+            if key == "mcp" || key == "launch" {
+                continue;
+            }
+            let link = link.as_str().unwrap();
             assert_eq!(
                 app.get(link).await.status,
                 StatusCode::OK,
                 "{key} -> {link}"
             );
+        }
+        for key in [
+            "runs",
+            "launch",
+            "approvals",
+            "artifacts",
+            "container_inventory",
+            "network_policies",
+            "token_stats",
+            "cost_report",
+            "usage_by_directive",
+            "since_last_success",
+            "metrics",
+            "metrics_json",
+        ] {
+            assert!(links[key].is_string(), "{key} missing from {links}");
         }
     }
 }
@@ -559,4 +571,81 @@ async fn mcp_protocol_requests_pass_through_the_body_limit() {
         .await
         .expect("initialize result");
     assert!(text.contains("\"cyberbrain\""), "{text}");
+}
+
+/// A one-shot HTTP server on loopback answering every request with `status` and `body`.
+async fn answering(status: &'static str, body: &'static str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut buffer = [0u8; 2048];
+            let _ = socket.read(&mut buffer).await;
+            let reply = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = socket.write_all(reply.as_bytes()).await;
+        }
+    });
+    port
+}
+
+/// With the configured plug-ins attached, health reaches them: an LLM server that lists its
+/// models is ok, one that answers 404 or nothing is unavailable, and an engine socket that is
+/// not there is unavailable — each named in the detail, and the whole answer still 200.
+#[tokio::test]
+async fn health_reaches_the_attached_llm_and_container_engine() {
+    let listing = answering("200 OK", r#"{"object":"list","data":[]}"#).await;
+    let not_llm = answering("404 Not Found", "").await;
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    for (port, state, says) in [
+        (listing, "ok", "answers GET …/models with 200"),
+        (not_llm, "unavailable", "with 404"),
+        (closed, "unavailable", "does not answer"),
+    ] {
+        let app = TestApp::with_config(|config| {
+            config.llm.endpoint = format!("http://127.0.0.1:{port}/v1");
+            config.containers.docker_host = "unix:///nonexistent/docker.sock".into();
+        })
+        .await;
+        let cb = app
+            .cb
+            .clone()
+            .with_configured_plugins()
+            .expect("local endpoint");
+        let router = cyberbrain_http::router(cyberbrain_http::AppState::new(cb));
+        let response = tower::ServiceExt::oneshot(
+            router,
+            axum::http::Request::get("/api/health")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let body = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        let health: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(health["llm"]["state"], state, "port {port}: {health}");
+        let detail = health["llm"]["detail"].as_str().unwrap();
+        assert!(detail.contains(says), "{detail}");
+        assert!(detail.contains(&format!("127.0.0.1:{port}")), "{detail}");
+        assert_eq!(health["engine"]["state"], "unavailable", "{health}");
+        assert!(
+            health["engine"]["detail"]
+                .as_str()
+                .unwrap()
+                .contains("/nonexistent/docker.sock"),
+            "{health}"
+        );
+    }
 }

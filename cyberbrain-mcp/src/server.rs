@@ -12,8 +12,11 @@ pub(crate) const SERVER_NAME: &str = "cyberbrain";
 pub(crate) const INSTRUCTIONS: &str = "\
 Cyberbrain is a local-first operations assistant for a self-hosted server: it runs diagnostic \
 tasks over the machine's logs, GPUs and containers under a directive (autonomy level D1-D4) and \
-asks a local LLM to explain the findings. These tools read the directives, the task definitions \
-and the container allowlist, and add or replace allowlist entries (set_allowlist).
+asks a local LLM to explain the findings. These tools launch runs (launch_run), follow them \
+(list_runs, get_run) and read their reports (get_run_report); cancel runs; approve or deny runs \
+whose directive requires approval (list_pending_approvals, approve_run, deny_run); report token \
+use (token_stats); read the directives and task definitions; and read the container allowlist \
+and add or replace its entries (set_allowlist).
 
 Privacy guardrails, enforced by the server whatever a tool is asked: LLM endpoints must be local \
 (loopback or private network); no prompt text or raw LLM response is ever stored or returned, \

@@ -5,13 +5,15 @@
 //! as structured content.
 
 use cyberbrain_core::Cyberbrain;
-use cyberbrain_core::domain::{Page, PageRequest};
+use cyberbrain_core::domain::{Page, PageRequest, RunStatus, Timestamp};
+use cyberbrain_core::engine::{ANONYMOUS_APPROVER, RunReport};
 use rmcp::model::CallToolResult;
 use rmcp::{tool, tool_router};
 use serde::Serialize;
+use serde_json::Value;
 
 use crate::error::{ToolError, ToolResult};
-use crate::inputs::{IdArgs, PageArgs, SetAllowlistArgs};
+use crate::inputs::{IdArgs, LaunchRunArgs, ListRunsArgs, NoArgs, PageArgs, SetAllowlistArgs};
 use crate::params::Parameters;
 
 /// The MCP server: one per session, each holding a clone of the engine handle.
@@ -86,6 +88,175 @@ impl CyberbrainMcp {
     async fn set_allowlist(&self, args: Parameters<SetAllowlistArgs>) -> ToolResult {
         let entry = args.into_inner()?.into();
         structured(&self.cb.set_allowlist_entry(entry).await?)
+    }
+
+    #[tool(
+        description = "Launch a run: one job per task under one directive, validated like \
+                       POST /api/runs/launch/ (unknown or inactive task or directive, tasks and \
+                       task_ids together, directive_id and custom_directive_text together, or a \
+                       bad task3_scope are errors naming the field, and nothing is created). \
+                       No tasks means every active task; no directive means `default`. A run \
+                       whose directive requires approval (D3, D4) starts with approval_status \
+                       \"pending\" and waits for approve_run. Returns the run; follow it with \
+                       get_run and read the findings with get_run_report.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
+    )]
+    async fn launch_run(&self, args: Parameters<LaunchRunArgs>) -> ToolResult {
+        let request = args.into_inner()?.into();
+        structured(&self.cb.launch(request).await?)
+    }
+
+    #[tool(
+        description = "List runs, newest first, optionally only those in one status or with a \
+                       job of one task. Returns {count (all matching runs), limit, items}.",
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
+    async fn list_runs(&self, args: Parameters<ListRunsArgs>) -> ToolResult {
+        let query = args.into_inner()?.query()?;
+        let limit = query.page.page_size;
+        let page = self.cb.list_runs(query).await?;
+        structured(&RunList {
+            count: page.count,
+            limit,
+            items: page.items,
+        })
+    }
+
+    #[tool(
+        description = "Get one run by id with its jobs (status, attempts, result counts, error, \
+                       tokens) and its LLM calls (model, token counts, duration, outcome; never \
+                       prompt or response text). A run ends completed, failed or cancelled.",
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
+    async fn get_run(&self, args: Parameters<IdArgs>) -> ToolResult {
+        let id = args.into_inner()?.id()?;
+        structured(&self.cb.run_detail(id).await?)
+    }
+
+    #[tool(
+        description = "Get a run's report: the Markdown report (null until the run ended), the \
+                       summary (statuses, counts, findings' titles and severities, artifact \
+                       paths) and the token totals. Reports hold findings, never prompt or raw \
+                       LLM response text, and are redacted.",
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
+    async fn get_run_report(&self, args: Parameters<IdArgs>) -> ToolResult {
+        let id = args.into_inner()?.id()?;
+        structured(&ReportOutput::from(self.cb.run_report(id).await?))
+    }
+
+    #[tool(
+        description = "Cancel a run: a pending run (or one awaiting approval) is cancelled at \
+                       once, a running run's jobs stop at their next lease check. Cancelling a \
+                       run that already ended is a conflict error. Returns the run.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
+    )]
+    async fn cancel_run(&self, args: Parameters<IdArgs>) -> ToolResult {
+        let id = args.into_inner()?.id()?;
+        structured(&self.cb.cancel_run(id).await?)
+    }
+
+    #[tool(
+        description = "Token totals over every recorded LLM call, as the LLM server reported \
+                       them: {total_tokens, total_prompt_tokens, total_completion_tokens, \
+                       call_count}.",
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
+    async fn token_stats(&self, args: Parameters<NoArgs>) -> ToolResult {
+        args.into_inner()?;
+        structured(&self.cb.token_stats().await?)
+    }
+
+    #[tool(
+        description = "List runs awaiting approval (their directive is D3, D4 or requires \
+                       approval), newest first, one page at a time. Such runs are never executed \
+                       until approved. Returns {count, page, page_size, next_page, items}.",
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
+    async fn list_pending_approvals(&self, args: Parameters<PageArgs>) -> ToolResult {
+        let request = args.into_inner()?.page_request()?;
+        paged(request, self.cb.pending_approvals(request).await?)
+    }
+
+    #[tool(
+        description = "Approve a run awaiting approval so executors may run it. Records the \
+                       approver, the time and the directive snapshot hash approved. A run that \
+                       is not awaiting approval is a conflict error. Returns the run.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
+    )]
+    async fn approve_run(&self, args: Parameters<IdArgs>) -> ToolResult {
+        let id = args.into_inner()?.id()?;
+        structured(&self.cb.approve_run(id, ANONYMOUS_APPROVER).await?)
+    }
+
+    #[tool(
+        description = "Deny a run awaiting approval, which cancels it (it never runs). A run \
+                       that is not awaiting approval is a conflict error. Returns the run.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
+    )]
+    async fn deny_run(&self, args: Parameters<IdArgs>) -> ToolResult {
+        let id = args.into_inner()?.id()?;
+        structured(&self.cb.deny_run(id, ANONYMOUS_APPROVER).await?)
+    }
+}
+
+/// What list_runs returns: the newest `limit` runs and how many match in all.
+#[derive(Serialize)]
+struct RunList<T> {
+    count: u64,
+    limit: u32,
+    items: Vec<T>,
+}
+
+/// What get_run_report returns (SPEC §5: markdown + summary + token totals).
+#[derive(Serialize)]
+struct ReportOutput {
+    id: i64,
+    status: RunStatus,
+    /// `report.md`, once the run ended.
+    markdown: Option<String>,
+    /// `summary.json` once the run ended, the stored summary before.
+    summary: Value,
+    started_at: Option<Timestamp>,
+    completed_at: Option<Timestamp>,
+    prompt_tokens: i64,
+    completion_tokens: i64,
+    total_tokens: i64,
+}
+
+impl From<RunReport> for ReportOutput {
+    fn from(report: RunReport) -> Self {
+        Self {
+            id: report.id,
+            status: report.status,
+            markdown: report.markdown,
+            summary: report.json,
+            started_at: report.started_at,
+            completed_at: report.completed_at,
+            prompt_tokens: report.prompt_tokens,
+            completion_tokens: report.completion_tokens,
+            total_tokens: report.total_tokens,
+        }
     }
 }
 

@@ -10,12 +10,22 @@ use http::{Request, StatusCode};
 use http_body_util::Full;
 use serde_json::{Value, json};
 
-const TOOLS: [&str; 5] = [
+/// Every tool, in the (name) order `tools/list` serves them.
+const TOOLS: [&str; 14] = [
+    "approve_run",
+    "cancel_run",
+    "deny_run",
     "get_allowlist",
     "get_directive",
+    "get_run",
+    "get_run_report",
+    "launch_run",
     "list_directives",
+    "list_pending_approvals",
+    "list_runs",
     "list_tasks",
     "set_allowlist",
+    "token_stats",
 ];
 
 fn get(host: &str, accept: &str) -> Request<Full<Bytes>> {

@@ -3,33 +3,43 @@
 //! error, convert the result.
 
 use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
 
 use cyberbrain_core::domain::{
-    AllowlistPatch, DirectivePatch, DirectiveType, NewAllowlistEntry, NewDirective,
-    NewTaskDefinition, PageRequest, TaskDefinitionPatch,
+    AllowlistPatch, ApprovalStatus, ArtifactQuery, DirectivePatch, DirectiveType,
+    NewAllowlistEntry, NewDirective, NewTaskDefinition, PageRequest, Run, RunQuery, RunStatus,
+    TaskDefinitionPatch, Trigger,
 };
+use cyberbrain_core::engine::{ANONYMOUS_APPROVER, LaunchRequest};
 use cyberbrain_core::{Cyberbrain, Error, Result};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyInt, PyString};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyInt, PyString};
 use serde_json::{Map, Value};
-use tokio::runtime::Runtime;
 
 use crate::backend;
 use crate::convert::{from_json, kwargs_to_json, page_to_python, py_to_json, to_python};
 use crate::errors::to_py_err;
+use crate::executor::ExecutorSlot;
+use crate::llm::PyLlm;
 use crate::options::OpenOptions;
+use crate::runtime::HandleRuntime;
 
-/// Two workers: the handle's I/O is a database connection, not a compute pool, and a Python
-/// process may hold several handles.
-const RUNTIME_WORKERS: usize = 2;
+/// How often a long wait looks up from the runtime to let Python handle signals (Ctrl-C).
+const SIGNAL_CHECK: Duration = Duration::from_millis(200);
+
+/// The model recorded for a Python LLM callable when neither `llm_model` nor its result names one.
+const PYTHON_LLM_MODEL: &str = "python";
 
 /// A Cyberbrain SDK handle. Thread-safe: share one across Python threads.
 #[pyclass(frozen, module = "cyberbrain", name = "Cyberbrain")]
 #[derive(Debug)]
 pub struct PyCyberbrain {
     engine: Cyberbrain,
-    runtime: Runtime,
+    runtime: HandleRuntime,
+    executor: ExecutorSlot,
     backend: &'static str,
     /// The database location for `repr`; only SQLite paths reach here, which hold no secrets.
     location: String,
@@ -49,31 +59,82 @@ impl PyCyberbrain {
         py.detach(move || runtime.block_on(call(engine)))
             .map_err(|e| to_py_err(py, e))
     }
+
+    /// Waits for `future` with the GIL released, looking up every [`SIGNAL_CHECK`] so Ctrl-C
+    /// (or any signal handler that raises) interrupts the wait.
+    fn block_interruptibly<T, Fut>(&self, py: Python<'_>, future: Fut) -> PyResult<T>
+    where
+        Fut: Future<Output = Result<T>> + Send,
+        T: Send,
+    {
+        let mut future: Pin<Box<Fut>> = Box::pin(future);
+        let runtime = &self.runtime;
+        loop {
+            let step = py.detach(|| {
+                runtime.block_on(async { tokio::time::timeout(SIGNAL_CHECK, &mut future).await })
+            });
+            match step {
+                Ok(result) => return result.map_err(|e| to_py_err(py, e)),
+                Err(_elapsed) => py.check_signals()?,
+            }
+        }
+    }
+
+    /// Waits for run `id` to end (or to need approval), interruptibly.
+    fn wait(&self, py: Python<'_>, id: i64, timeout: Duration) -> PyResult<Run> {
+        let engine = self.engine.clone();
+        self.block_interruptibly(py, async move { engine.wait_for_run(id, timeout).await })
+    }
+
+    /// Stops the executor in `slot`, if any, with the GIL released; whether one was running.
+    fn stop_executor_in_slot(&self, py: Python<'_>) -> PyResult<bool> {
+        match self.executor.take() {
+            Some(handle) => {
+                let runtime = &self.runtime;
+                py.detach(|| runtime.block_on(handle.shutdown()))
+                    .map_err(|e| to_py_err(py, e))?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
 }
 
 #[pymethods]
 impl PyCyberbrain {
-    /// Opens (creating if needed) the database `url` names, applies migrations, and returns a
-    /// handle. Keyword arguments override configuration (see `_cyberbrain.pyi`).
+    /// Opens (creating if needed) the database `url` names, applies migrations, attaches the
+    /// configured LLM client (refusing a public endpoint, G1) and container engine, and returns a
+    /// handle. `llm` replaces the LLM with a Python callable. Keyword arguments override
+    /// configuration (see `_cyberbrain.pyi`).
     #[staticmethod]
-    #[pyo3(signature = (url, **config))]
-    fn open(py: Python<'_>, url: &str, config: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+    #[pyo3(signature = (url, *, llm = None, **config))]
+    fn open(
+        py: Python<'_>,
+        url: &str,
+        llm: Option<&Bound<'_, PyAny>>,
+        config: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Self> {
         let options = OpenOptions::from_keywords(config).map_err(|e| to_py_err(py, e))?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(RUNTIME_WORKERS)
-            .thread_name("cyberbrain-py")
-            .enable_all()
-            .build()
-            .map_err(|e| to_py_err(py, Error::backend_with("cannot start the tokio runtime", e)))?;
+        let callable = llm_callable(llm).map_err(|e| to_py_err(py, e))?;
+        let llm_model = options.llm_model().unwrap_or(PYTHON_LLM_MODEL).to_owned();
+        let runtime = HandleRuntime::new().map_err(|e| to_py_err(py, e))?;
         let opened = py
             .detach(|| {
                 let config = options.into_config(url)?;
-                runtime.block_on(backend::open(url, config))
+                let context_tokens = config.llm.context_tokens;
+                let mut opened = runtime.block_on(backend::open(url, config))?;
+                opened.engine = opened.engine.with_configured_plugins()?;
+                if let Some(callable) = callable {
+                    let llm = PyLlm::new(callable, llm_model, context_tokens);
+                    opened.engine = opened.engine.with_llm(Arc::new(llm));
+                }
+                Ok(opened)
             })
             .map_err(|e| to_py_err(py, e))?;
         Ok(Self {
             engine: opened.engine,
             runtime,
+            executor: ExecutorSlot::default(),
             backend: opened.backend,
             location: location_of(url).to_owned(),
         })
@@ -316,6 +377,308 @@ impl PyCyberbrain {
 
     fn delete_allowlist_entry(&self, py: Python<'_>, id: i64) -> PyResult<()> {
         self.block(py, |cb| async move { cb.delete_allowlist_entry(id).await })
+    }
+
+    // ----- runs ----------------------------------------------------------------------------
+
+    /// Launches a run (trigger `python`) through the one engine launch path; see the stub.
+    #[pyo3(signature = (
+        tasks = None,
+        *,
+        task_ids = None,
+        directive_id = None,
+        custom_directive_text = None,
+        use_rag = None,
+        task3_scope = None,
+    ))]
+    #[allow(clippy::too_many_arguments)] // mirrors the Python signature, keyword by keyword
+    fn launch<'py>(
+        &self,
+        py: Python<'py>,
+        tasks: Option<&Bound<'py, PyAny>>,
+        task_ids: Option<&Bound<'py, PyAny>>,
+        directive_id: Option<&Bound<'py, PyAny>>,
+        custom_directive_text: Option<&Bound<'py, PyAny>>,
+        use_rag: Option<&Bound<'py, PyAny>>,
+        task3_scope: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let request = launch_request([
+            ("tasks", tasks),
+            ("task_ids", task_ids),
+            ("directive_id", directive_id),
+            ("custom_directive_text", custom_directive_text),
+            ("use_rag", use_rag),
+            ("task3_scope", task3_scope),
+        ])
+        .map_err(|e| to_py_err(py, e))?;
+        let run = self.block(py, |cb| async move { cb.launch(request).await })?;
+        to_python(py, &run)
+    }
+
+    /// Launches like `launch`, runs an in-process executor while waiting unless one is running
+    /// already, and returns the run once it ended (or once it waits for approval).
+    #[pyo3(signature = (
+        tasks = None,
+        *,
+        task_ids = None,
+        directive_id = None,
+        custom_directive_text = None,
+        use_rag = None,
+        task3_scope = None,
+        timeout_s = 300.0,
+    ))]
+    #[allow(clippy::too_many_arguments)] // mirrors the Python signature, keyword by keyword
+    fn launch_and_wait<'py>(
+        &self,
+        py: Python<'py>,
+        tasks: Option<&Bound<'py, PyAny>>,
+        task_ids: Option<&Bound<'py, PyAny>>,
+        directive_id: Option<&Bound<'py, PyAny>>,
+        custom_directive_text: Option<&Bound<'py, PyAny>>,
+        use_rag: Option<&Bound<'py, PyAny>>,
+        task3_scope: Option<&Bound<'py, PyAny>>,
+        timeout_s: f64,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let timeout = timeout_argument(timeout_s).map_err(|e| to_py_err(py, e))?;
+        let request = launch_request([
+            ("tasks", tasks),
+            ("task_ids", task_ids),
+            ("directive_id", directive_id),
+            ("custom_directive_text", custom_directive_text),
+            ("use_rag", use_rag),
+            ("task3_scope", task3_scope),
+        ])
+        .map_err(|e| to_py_err(py, e))?;
+        let run = self.block(py, |cb| async move { cb.launch(request).await })?;
+        if run.approval_status == ApprovalStatus::Pending {
+            // Nothing can run it before approve_run; waiting would only time out.
+            return to_python(py, &run);
+        }
+        let started = self
+            .executor
+            .start_if_idle(&self.runtime, self.engine.clone())
+            .map_err(|e| to_py_err(py, e))?;
+        let waited = self.wait(py, run.id, timeout);
+        if started {
+            // Stopped whatever the wait's outcome; an interrupted wait keeps its exception.
+            let stopped = self.stop_executor_in_slot(py);
+            let run = waited?;
+            stopped?;
+            return to_python(py, &run);
+        }
+        to_python(py, &waited?)
+    }
+
+    /// Runs, newest first; `status` and `task` (key or alias) filter.
+    #[pyo3(signature = (status = None, task = None, page = 1, page_size = 50))]
+    fn list_runs<'py>(
+        &self,
+        py: Python<'py>,
+        status: Option<&str>,
+        task: Option<String>,
+        page: i64,
+        page_size: i64,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let query = run_query(status, task, page, page_size).map_err(|e| to_py_err(py, e))?;
+        let page = self.block(py, |cb| async move { cb.list_runs(query).await })?;
+        page_to_python(py, &page)
+    }
+
+    /// A run with its jobs and LLM calls (counts only).
+    fn get_run<'py>(&self, py: Python<'py>, id: i64) -> PyResult<Bound<'py, PyAny>> {
+        let detail = self.block(py, |cb| async move { cb.run_detail(id).await })?;
+        to_python(py, &detail)
+    }
+
+    /// `{id, status, markdown, json, started_at, completed_at, *_tokens}`.
+    fn run_report<'py>(&self, py: Python<'py>, id: i64) -> PyResult<Bound<'py, PyAny>> {
+        let report = self.block(py, |cb| async move { cb.run_report(id).await })?;
+        to_python(py, &report)
+    }
+
+    /// Waits until the run ended or waits for approval; `Unavailable` after `timeout_s`.
+    #[pyo3(signature = (id, timeout_s = 300.0))]
+    fn wait_for_run<'py>(
+        &self,
+        py: Python<'py>,
+        id: i64,
+        timeout_s: f64,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let timeout = timeout_argument(timeout_s).map_err(|e| to_py_err(py, e))?;
+        let run = self.wait(py, id, timeout)?;
+        to_python(py, &run)
+    }
+
+    fn cancel_run<'py>(&self, py: Python<'py>, id: i64) -> PyResult<Bound<'py, PyAny>> {
+        let run = self.block(py, |cb| async move { cb.cancel_run(id).await })?;
+        to_python(py, &run)
+    }
+
+    /// `approver` defaults to `"anonymous"` (no authenticated user in an embedding program).
+    #[pyo3(signature = (id, approver = None))]
+    fn approve_run<'py>(
+        &self,
+        py: Python<'py>,
+        id: i64,
+        approver: Option<&str>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let approver = approver.unwrap_or(ANONYMOUS_APPROVER).to_owned();
+        let run = self.block(py, |cb| async move { cb.approve_run(id, &approver).await })?;
+        to_python(py, &run)
+    }
+
+    /// `approver` defaults to `"anonymous"` (no authenticated user in an embedding program).
+    #[pyo3(signature = (id, approver = None))]
+    fn deny_run<'py>(
+        &self,
+        py: Python<'py>,
+        id: i64,
+        approver: Option<&str>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let approver = approver.unwrap_or(ANONYMOUS_APPROVER).to_owned();
+        let run = self.block(py, |cb| async move { cb.deny_run(id, &approver).await })?;
+        to_python(py, &run)
+    }
+
+    /// Runs awaiting approval, newest first.
+    #[pyo3(signature = (page = 1, page_size = 50))]
+    fn pending_approvals<'py>(
+        &self,
+        py: Python<'py>,
+        page: i64,
+        page_size: i64,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let request = page_request(page, page_size).map_err(|e| to_py_err(py, e))?;
+        let page = self.block(py, |cb| async move { cb.pending_approvals(request).await })?;
+        page_to_python(py, &page)
+    }
+
+    // ----- executor ------------------------------------------------------------------------
+
+    /// Starts an executor on this handle; `Conflict` when one is running.
+    fn start_executor(&self, py: Python<'_>) -> PyResult<()> {
+        self.executor
+            .start(&self.runtime, self.engine.clone())
+            .map_err(|e| to_py_err(py, e))
+    }
+
+    /// Stops this handle's executor (running jobs get the shutdown grace); whether one ran.
+    fn stop_executor(&self, py: Python<'_>) -> PyResult<bool> {
+        self.stop_executor_in_slot(py)
+    }
+
+    #[getter]
+    fn executor_running(&self) -> bool {
+        self.executor.is_running()
+    }
+
+    // ----- artifacts and accounting --------------------------------------------------------
+
+    #[pyo3(signature = (run_id = None, page = 1, page_size = 50))]
+    fn list_artifacts<'py>(
+        &self,
+        py: Python<'py>,
+        run_id: Option<i64>,
+        page: i64,
+        page_size: i64,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let page = page_request(page, page_size).map_err(|e| to_py_err(py, e))?;
+        let query = ArtifactQuery { run_id, page };
+        let page = self.block(py, |cb| async move { cb.list_artifacts(query).await })?;
+        page_to_python(py, &page)
+    }
+
+    /// An artifact file's bytes, read through the path-safety check (G8).
+    fn read_artifact<'py>(&self, py: Python<'py>, id: i64) -> PyResult<Bound<'py, PyBytes>> {
+        let content = self.block(py, |cb| async move { cb.read_artifact(id).await })?;
+        Ok(PyBytes::new(py, &content.bytes))
+    }
+
+    fn token_stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let stats = self.block(py, |cb| async move { cb.token_stats().await })?;
+        to_python(py, &stats)
+    }
+
+    fn cost_report<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let report = self.block(py, |cb| async move { cb.cost_report().await })?;
+        to_python(py, &report)
+    }
+}
+
+/// The launch arguments as core's `LaunchRequest` (trigger `python`): through JSON, so a value of
+/// the wrong type is `InvalidInput` naming its argument, like every other input. A single str
+/// for `tasks` is one task.
+fn launch_request<const N: usize>(
+    arguments: [(&str, Option<&Bound<'_, PyAny>>); N],
+) -> Result<LaunchRequest> {
+    let mut map = Map::new();
+    for (name, value) in arguments {
+        let Some(value) = value.filter(|value| !value.is_none()) else {
+            continue;
+        };
+        let json = match py_to_json(name, value)? {
+            Value::String(task) if name == "tasks" => Value::Array(vec![Value::String(task)]),
+            other => other,
+        };
+        map.insert(name.to_owned(), json);
+    }
+    let request: LaunchRequest = from_json(Value::Object(map))?;
+    Ok(request.with_trigger(Trigger::Python))
+}
+
+fn run_query(
+    status: Option<&str>,
+    task: Option<String>,
+    page: i64,
+    page_size: i64,
+) -> Result<RunQuery> {
+    let mut query = RunQuery::new(page_request(page, page_size)?);
+    if let Some(status) = status {
+        let status = status
+            .trim()
+            .parse::<RunStatus>()
+            .map_err(|message| Error::invalid("status", message))?;
+        query = query.with_status(status);
+    }
+    if let Some(task) = task {
+        query = query.with_task_key(task);
+    }
+    Ok(query)
+}
+
+/// `timeout_s` as a duration: a finite number of seconds above zero.
+fn timeout_argument(timeout_s: f64) -> Result<Duration> {
+    if timeout_s > 0.0
+        && let Ok(timeout) = Duration::try_from_secs_f64(timeout_s)
+    {
+        return Ok(timeout);
+    }
+    Err(Error::invalid(
+        "timeout_s",
+        format!("must be a finite number of seconds above 0 (got {timeout_s})"),
+    ))
+}
+
+/// `llm=`: a callable, or None for the configured client.
+fn llm_callable(llm: Option<&Bound<'_, PyAny>>) -> Result<Option<Py<PyAny>>> {
+    match llm {
+        None => Ok(None),
+        Some(llm) if llm.is_none() => Ok(None),
+        Some(llm) if llm.is_callable() => Ok(Some(llm.clone().unbind())),
+        Some(llm) => {
+            let got = llm
+                .get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default();
+            Err(Error::invalid(
+                "llm",
+                format!(
+                    "must be a callable (messages: list[dict]) -> dict(text=…, prompt_tokens=…, \
+                     completion_tokens=…), got {got}"
+                ),
+            ))
+        }
     }
 }
 

@@ -2,15 +2,19 @@
 //!
 //! A thin host over `cyberbrain_core::Cyberbrain`: [`handle`] holds the `Cyberbrain` class,
 //! [`errors`] maps core errors to the exception hierarchy in one place, [`convert`] moves JSON
-//! values across, [`options`] maps `open`'s keywords onto the core `Config`, and [`backend`]
-//! picks the store a database URL names. The hand-written `python/cyberbrain` package re-exports
-//! all of it with type stubs.
+//! values across, [`options`] maps `open`'s keywords onto the core `Config`, [`backend`] picks
+//! the store a database URL names, [`llm`] wraps a Python callable as the LLM, [`executor`]
+//! holds a handle's optional in-process executor and [`runtime`] its tokio runtime. The
+//! hand-written `python/cyberbrain` package re-exports all of it with type stubs.
 
 mod backend;
 mod convert;
 mod errors;
+mod executor;
 mod handle;
+mod llm;
 mod options;
+mod runtime;
 
 use pyo3::prelude::*;
 

@@ -94,6 +94,11 @@ impl OpenOptions {
         Ok(options)
     }
 
+    /// The model named with `llm_model`, if any.
+    pub fn llm_model(&self) -> Option<&str> {
+        self.llm_model.as_deref()
+    }
+
     /// The configuration `open` runs with: defaults or the file, then the keywords, validated.
     /// Blocking (file read, DNS for the locality check): call it with the GIL released.
     pub fn into_config(self, url: &str) -> Result<Config> {

@@ -2,7 +2,9 @@
 
 import os
 import pathlib
+import socket
 import uuid
+from typing import Iterator
 
 import pytest
 
@@ -69,17 +71,31 @@ def test_unsupported_scheme_and_empty_url_are_invalid() -> None:
     assert "url" in info.value.fields
 
 
-def test_keywords_override_configuration(db_url: str, tmp_path: pathlib.Path) -> None:
+@pytest.fixture
+def listening_port() -> Iterator[int]:
+    """A loopback port that accepts connections, so the health probe of an LLM endpoint there
+    reports it (with its model) as reachable."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        yield listener.getsockname()[1]
+
+
+def test_keywords_override_configuration(
+    db_url: str, tmp_path: pathlib.Path, listening_port: int
+) -> None:
+    endpoint = f"http://127.0.0.1:{listening_port}/v1"
     cb = cyberbrain.Cyberbrain.open(
         db_url,
-        llm_endpoint="http://127.0.0.1:8080/v1",
+        llm_endpoint=endpoint,
         llm_model="smollm2",
         redacted_mode=False,
         data_dir=tmp_path / "data",  # os.PathLike is accepted
         models_dir=str(tmp_path / "models"),
     )
     health = cb.health()
-    assert "http://127.0.0.1:8080/v1" in health["llm"]["detail"]
+    assert health["llm"]["state"] == "ok", health["llm"]
+    assert endpoint in health["llm"]["detail"]
     assert "smollm2" in health["llm"]["detail"]
     assert str(tmp_path / "models") in health["embedder"]["detail"]
 
@@ -104,12 +120,16 @@ def test_remote_llm_endpoint_is_refused_by_the_locality_guardrail(db_url: str) -
     assert "llm_endpoint" in info.value.fields
 
 
-def test_config_file_is_loaded_and_keywords_win(db_url: str, tmp_path: pathlib.Path) -> None:
+def test_config_file_is_loaded_and_keywords_win(
+    db_url: str, tmp_path: pathlib.Path, listening_port: int
+) -> None:
     toml = tmp_path / "cyberbrain.toml"
-    toml.write_text('[llm]\nmodel = "from-file"\nendpoint = "http://127.0.0.1:9000/v1"\n')
+    toml.write_text(
+        f'[llm]\nmodel = "from-file"\nendpoint = "http://127.0.0.1:{listening_port}/v1"\n'
+    )
     cb = cyberbrain.Cyberbrain.open(db_url, config_file=toml, llm_model="from-keyword")
     detail = cb.health()["llm"]["detail"]
-    assert "127.0.0.1:9000" in detail
+    assert f"127.0.0.1:{listening_port}" in detail
     assert "from-keyword" in detail
     with pytest.raises(cyberbrain.InvalidInput) as info:
         cyberbrain.Cyberbrain.open(db_url, config_file=tmp_path / "missing.toml")

@@ -12,9 +12,14 @@
 //!
 //! How it stays correct under concurrency:
 //!
-//! * **Claims** select runnable jobs with `SELECT … FOR UPDATE SKIP LOCKED` and lease them in the
-//!   same statement and transaction, so any number of claimers in any number of processes never
-//!   get the same job and never wait for each other.
+//! * **Claims** check the concurrency limits and lease jobs in one transaction that first takes a
+//!   transaction-scoped advisory lock keyed on the schema: claimers in every process take turns,
+//!   each counting what the previous one committed, so together they never exceed the limits or
+//!   take a job twice. Finishing, reaping and cancelling only lower the counts and do not wait
+//!   for that lock.
+//! * **Run changes** (finish and roll-up, reap, cancel, approve, deny, LLM call sums) are each one
+//!   transaction that locks the run row and then its jobs, the order claims use too: concurrent
+//!   finishes of a run's last jobs serialise on the run, so exactly one of them ends it.
 //! * **Read-modify-write** updates (version bumps, partial updates) lock the row with
 //!   `SELECT … FOR UPDATE` first; the allowlist upsert is one `INSERT … ON CONFLICT`.
 //! * **Lists** read a page and its total from one REPEATABLE READ snapshot, so they agree.

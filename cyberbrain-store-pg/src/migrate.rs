@@ -34,6 +34,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "seed",
         sql: include_str!("../migrations/0002_seed.sql"),
     },
+    Migration {
+        version: 3,
+        name: "run_engine",
+        sql: include_str!("../migrations/0003_run_engine.sql"),
+    },
 ];
 
 /// The oldest pgvector with HNSW indexes.

@@ -1,9 +1,13 @@
 //! [`PgStore`]: the connection pool and the helpers every trait impl uses. The trait impls live
 //! in one module per area.
 
+mod accounting;
 mod admin;
 mod allowlist;
+mod artifacts;
+mod claims;
 mod directives;
+mod lifecycle;
 mod runs;
 mod tasks;
 
@@ -13,7 +17,8 @@ use std::sync::Arc;
 
 use cyberbrain_core::domain::{Page, PageRequest};
 use cyberbrain_core::{Error, Result};
-use sqlx::postgres::{PgPoolOptions, PgRow};
+use sqlx::postgres::{PgArguments, PgPoolOptions, PgRow};
+use sqlx::query::Query;
 use sqlx::{Connection, PgConnection, PgPool, Postgres, Row, Transaction};
 
 use crate::config::PgConfig;
@@ -142,12 +147,30 @@ pub(crate) async fn page_of<T>(
     page: PageRequest,
     from_row: fn(&PgRow) -> Result<T, sqlx::Error>,
 ) -> Result<Page<T>> {
+    page_where(store, what, sql, page, |query| query, from_row).await
+}
+
+/// A query whose parameters are being bound.
+pub(crate) type PgQuery<'q> = Query<'q, Postgres, PgArguments>;
+
+/// One page of the rows a filter selects and their count, from one snapshot. `bind` binds the
+/// filter's parameters (`$1`…`$k`) to both statements; the page statement takes its limit and
+/// offset after them (`$k+1`, `$k+2`).
+pub(crate) async fn page_where<T>(
+    store: &PgStore,
+    what: &str,
+    sql: &PageSql,
+    page: PageRequest,
+    bind: impl for<'q> Fn(PgQuery<'q>) -> PgQuery<'q>,
+    from_row: fn(&PgRow) -> Result<T, sqlx::Error>,
+) -> Result<Page<T>> {
     let mut tx = store.snapshot(what).await?;
-    let count: i64 = sqlx::query_scalar(sql.count)
+    let count: i64 = bind(sqlx::query(sql.count))
         .fetch_one(&mut *tx)
         .await
+        .and_then(|row| row.try_get(0))
         .context(what)?;
-    let rows = sqlx::query(sql.page)
+    let rows = bind(sqlx::query(sql.page))
         .bind(sql_int(page.limit()))
         .bind(sql_int(page.offset()))
         .fetch_all(&mut *tx)
@@ -163,6 +186,18 @@ pub(crate) async fn page_of<T>(
         count: u64::try_from(count).unwrap_or(0),
         items,
     })
+}
+
+/// Rows decoded with `from_row`, errors in the context of `what`.
+pub(crate) fn decode_all<T>(
+    rows: &[PgRow],
+    what: &str,
+    from_row: fn(&PgRow) -> Result<T, sqlx::Error>,
+) -> Result<Vec<T>> {
+    rows.iter()
+        .map(from_row)
+        .collect::<Result<Vec<T>, _>>()
+        .context(what)
 }
 
 /// An enum column holding the enum's wire name.

@@ -9,11 +9,12 @@ use std::time::{Duration, Instant};
 
 use chrono::TimeZone;
 use cyberbrain_core::domain::{
-    ApprovalStatus, DirectiveSnapshot, DirectiveType, JobStatus, NewDirective, NewRun, PageRequest,
-    RunStatus, Timestamp,
+    ApprovalStatus, ClaimJobs, DirectiveSnapshot, DirectiveType, FinishJob, JobStatus, LeaseState,
+    LlmOutcome, NewDirective, NewLlmCall, NewRun, PageRequest, ReapLeases, RenewLease, Run, RunJob,
+    RunQuery, RunStatus, Timestamp,
 };
-use cyberbrain_core::store::{DirectiveStore, RunStore, StoreAdmin, TaskStore};
-use cyberbrain_core::testing::conformance::race_claimers;
+use cyberbrain_core::store::{AccountingStore, DirectiveStore, RunStore, StoreAdmin, TaskStore};
+use cyberbrain_core::testing::conformance::{race_claim_and_finish, race_claimers};
 use cyberbrain_core::{Error, Store};
 use cyberbrain_store_pg::testing::{TestSchema, fresh_store, test_url};
 use cyberbrain_store_pg::{PgConfig, PgStore};
@@ -38,6 +39,46 @@ fn snapshot() -> DirectiveSnapshot {
     }
 }
 
+/// Creates a run of `task_keys` (no approval needed) at `at(offset_s)` through `store`.
+async fn seed_run(store: &PgStore, task_keys: &[&str], offset_s: i64) -> Run {
+    store
+        .create_run(NewRun::new(
+            snapshot(),
+            task_keys.iter().map(|k| k.to_string()).collect(),
+            at(offset_s),
+        ))
+        .await
+        .unwrap()
+}
+
+/// `count` stores on the test schema, each with its own pool of `pool_size` connections (as
+/// that many processes would have).
+async fn pools(schema: &TestSchema, count: usize, pool_size: &str) -> Vec<Arc<dyn Store>> {
+    let mut stores: Vec<Arc<dyn Store>> = Vec::new();
+    for _ in 0..count {
+        stores.push(Arc::new(
+            PgStore::connect(&schema.url_with(&[("pool_size", pool_size)]))
+                .await
+                .unwrap(),
+        ));
+    }
+    stores
+}
+
+/// A `completed` finish of `job` by `owner` at `at(offset_s)`, with an empty result.
+fn completed(job: &RunJob, owner: &str, offset_s: i64) -> FinishJob {
+    FinishJob {
+        job_id: job.id,
+        owner: owner.into(),
+        status: JobStatus::Completed,
+        result: serde_json::json!({}),
+        error_summary: None,
+        now: at(offset_s),
+    }
+}
+
+const ALL_TASKS: [&str; 3] = ["log_triage", "gpu_report", "service_map"];
+
 async fn admin() -> PgConnection {
     let config = PgConfig::from_url(&test_url()).expect("a usable CYBERBRAIN_TEST_PG_URL");
     PgConnection::connect_with(&config.connect)
@@ -53,18 +94,7 @@ async fn claimers_on_several_pools_get_every_job_exactly_once() {
     let (seed_store, schema) = fresh_store().await;
     let mut all_jobs = BTreeSet::new();
     for i in 0..120 {
-        let run = seed_store
-            .create_run(NewRun::new(
-                snapshot(),
-                vec![
-                    "log_triage".into(),
-                    "gpu_report".into(),
-                    "service_map".into(),
-                ],
-                at(i),
-            ))
-            .await
-            .unwrap();
+        let run = seed_run(&seed_store, &ALL_TASKS, i).await;
         all_jobs.extend(
             seed_store
                 .list_run_jobs(run.id)
@@ -76,14 +106,7 @@ async fn claimers_on_several_pools_get_every_job_exactly_once() {
     }
     assert_eq!(all_jobs.len(), 360);
 
-    let mut stores: Vec<Arc<dyn Store>> = Vec::new();
-    for _ in 0..4 {
-        stores.push(Arc::new(
-            PgStore::connect(&schema.url_with(&[("pool_size", "3")]))
-                .await
-                .unwrap(),
-        ));
-    }
+    let stores = pools(&schema, 4, "3").await;
     let owners = race_claimers(&stores, 24, at(1000), &all_jobs).await;
     let distinct_owners: BTreeSet<&String> = owners.values().collect();
     assert!(
@@ -91,7 +114,10 @@ async fn claimers_on_several_pools_get_every_job_exactly_once() {
         "the work was spread over claimers of several pools: {distinct_owners:?}"
     );
 
-    let runs = seed_store.list_runs(PageRequest::first(200)).await.unwrap();
+    let runs = seed_store
+        .list_runs(RunQuery::new(PageRequest::first(200)))
+        .await
+        .unwrap();
     assert_eq!(runs.count, 120);
     for run in runs.items {
         assert_eq!(run.status, RunStatus::Running, "run {}", run.id);
@@ -102,6 +128,408 @@ async fn claimers_on_several_pools_get_every_job_exactly_once() {
             assert_eq!(job.lease_owner.as_ref(), owners.get(&job.id));
         }
     }
+}
+
+/// What a sampler saw while claimers ran: how many samples, and the most running runs and
+/// running jobs of one task in any one of them.
+#[derive(Debug, Default)]
+struct Peaks {
+    samples: u32,
+    runs: i64,
+    per_task: i64,
+}
+
+/// Reads the running counts in one statement (one snapshot) on a connection of its own,
+/// asserting them against `limits` on every sample, until `stop` is set.
+async fn sample_running(
+    url: String,
+    limits: (i64, i64),
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> Peaks {
+    let config = PgConfig::from_url(&url).unwrap();
+    let mut conn = PgConnection::connect_with(&config.connect).await.unwrap();
+    let mut peaks = Peaks::default();
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        let (runs, per_task): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM runs WHERE status = 'running'), \
+                    COALESCE((SELECT MAX(n) FROM (SELECT COUNT(*) AS n FROM run_jobs \
+                              WHERE status = 'running' GROUP BY task_key) AS t), 0)",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        assert!(
+            runs <= limits.0,
+            "{runs} runs running, over the limit of {}",
+            limits.0
+        );
+        assert!(
+            per_task <= limits.1,
+            "{per_task} jobs of one task running, over the limit of {}",
+            limits.1
+        );
+        peaks.samples += 1;
+        peaks.runs = peaks.runs.max(runs);
+        peaks.per_task = peaks.per_task.max(per_task);
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let _ = conn.close().await;
+    peaks
+}
+
+/// Four stores, each with its own pool (as four processes would have), claim under limits and
+/// finish what they claimed, while a sampler on a fifth connection reads the tables: no sample
+/// ever shows more running runs or running jobs of one task than the limits, the limits are
+/// really reached, and every job runs exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn limits_hold_across_pools_while_a_sampler_watches() {
+    let (seed_store, schema) = fresh_store().await;
+    let shapes: [&[&str]; 3] = [
+        &["log_triage", "gpu_report", "service_map"],
+        &["log_triage", "service_map"],
+        &["gpu_report"],
+    ];
+    let mut runs = Vec::new();
+    let mut total = 0;
+    for i in 0..45 {
+        let keys = shapes[i % shapes.len()];
+        let run = seed_run(&seed_store, keys, i as i64).await;
+        total += keys.len();
+        runs.push(run.id);
+    }
+    let stores = pools(&schema, 4, "3").await;
+    let limits = (3, 2);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = tokio::spawn(sample_running(
+        schema.url(),
+        (i64::from(limits.0), i64::from(limits.1)),
+        Arc::clone(&stop),
+    ));
+    let (held_runs, held_per_task) =
+        race_claim_and_finish(&stores, 16, at(1000), limits, total).await;
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let peaks = sampler
+        .await
+        .expect("the sampler never saw a limit exceeded");
+    assert!(held_runs <= 3 && held_per_task <= 2);
+    assert!(peaks.samples >= 10, "{peaks:?}");
+    assert_eq!(
+        (peaks.runs, peaks.per_task),
+        (3, 2),
+        "the race filled both limits while sampled: {peaks:?}"
+    );
+    for id in runs {
+        let run = seed_store.get_run(id).await.unwrap();
+        assert_eq!(run.status, RunStatus::Completed, "run {id}");
+        for job in seed_store.list_run_jobs(id).await.unwrap() {
+            assert_eq!(job.status, JobStatus::Completed, "job {}", job.id);
+            assert_eq!(job.attempts, 1, "job {} ran once", job.id);
+        }
+    }
+}
+
+/// A schedule's own `max_global` / `max_per_job` apply to its runs when stricter than the
+/// claim's limits, counting everything running; other runs keep the claim's limits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schedules_stricter_limits_apply_to_its_runs() {
+    let (store, _schema) = fresh_store().await;
+    let schedule: i64 = sqlx::query_scalar(
+        "INSERT INTO schedules (name, task_key, schedule_type, interval_minutes, max_global, \
+           max_per_job, created_at, updated_at) \
+         VALUES ('nightly', 'log_triage', 'interval', 60, 1, 1, now(), now()) RETURNING id",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    let launch = |keys: &[&str], scheduled: bool, i: i64| {
+        let mut new = NewRun::new(
+            snapshot(),
+            keys.iter().map(|k| k.to_string()).collect(),
+            at(i),
+        );
+        if scheduled {
+            new = new.with_schedule(schedule);
+        }
+        new
+    };
+    let first = store
+        .create_run(launch(&["log_triage", "gpu_report"], true, 0))
+        .await
+        .unwrap();
+    let second = store
+        .create_run(launch(&["log_triage"], true, 1))
+        .await
+        .unwrap();
+    let manual = store
+        .create_run(launch(&["log_triage", "log_triage"], false, 2))
+        .await
+        .unwrap();
+    let claim = |owner: &str| {
+        ClaimJobs::new(owner, at(100), chrono::Duration::minutes(5))
+            .with_limit(10)
+            .with_limits(10, 10)
+    };
+    let claimed = store.claim_jobs(claim("a")).await.unwrap();
+    let runs: Vec<(i64, &str)> = claimed
+        .iter()
+        .map(|j| (j.run_id, j.task_key.as_str()))
+        .collect();
+    // The first scheduled run starts (one run, one log_triage job: the schedule's limits are
+    // now reached); the second waits for both, the manual run does not.
+    assert_eq!(
+        runs,
+        vec![
+            (first.id, "log_triage"),
+            (first.id, "gpu_report"),
+            (manual.id, "log_triage"),
+            (manual.id, "log_triage"),
+        ]
+    );
+    assert_eq!(
+        store.get_run(second.id).await.unwrap().status,
+        RunStatus::Pending
+    );
+    // With the first run ended the manual run still counts against the schedule's max_global
+    // of 1 (and its log_triage jobs against max_per_job); once it ends, the second starts.
+    for job in &claimed {
+        if job.run_id == first.id {
+            store.finish_job(completed(job, "a", 200)).await.unwrap();
+        }
+    }
+    assert_eq!(store.claim_jobs(claim("b")).await.unwrap(), vec![]);
+    for job in claimed.iter().filter(|j| j.run_id == manual.id) {
+        store.finish_job(completed(job, "a", 300)).await.unwrap();
+    }
+    let last = store.claim_jobs(claim("c")).await.unwrap();
+    assert_eq!(last.len(), 1);
+    assert_eq!(last[0].run_id, second.id);
+}
+
+/// Every operation that changes runs and jobs at once, on three pools: workers claim, record
+/// LLM calls, renew and finish; two of them "crash" now and then (abandon a job, or finish it
+/// after its short lease expired), so the reaper requeues and fails jobs under them; a
+/// canceller cancels every third run, running or not. The lock order (run, then its jobs)
+/// means none of them deadlocks: the only errors are the contract's `Conflict`s. Afterwards
+/// every run ended exactly once, consistently with its jobs, and every run's and job's token
+/// totals are the sums of its calls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_claims_finishes_reaps_and_cancels_never_deadlock() {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let (seed_store, schema) = fresh_store().await;
+    let mut run_ids = Vec::new();
+    for i in 0..30 {
+        let run = seed_run(&seed_store, &ALL_TASKS, i).await;
+        run_ids.push(run.id);
+    }
+    let stores = pools(&schema, 3, "4").await;
+    // One clock for everyone, following real time, so leases expire as they would.
+    let started = Instant::now();
+    let clock =
+        move || at(1000) + chrono::Duration::microseconds(started.elapsed().as_micros() as i64);
+    // Which call ended each run.
+    let endings: Arc<Mutex<Vec<(i64, &'static str)>>> = Arc::default();
+    let done = Arc::new(AtomicBool::new(false));
+    let mut tasks = tokio::task::JoinSet::new();
+    for worker in 0..9usize {
+        let store = stores[worker % stores.len()].clone();
+        let endings = Arc::clone(&endings);
+        let done = Arc::clone(&done);
+        let crashy = worker < 2;
+        let lease = chrono::Duration::milliseconds(if crashy { 20 } else { 30_000 });
+        tasks.spawn(async move {
+            let owner = format!("worker-{worker}");
+            let mut turn = 0usize;
+            while !done.load(Ordering::SeqCst) {
+                let batch = store
+                    .claim_jobs(
+                        ClaimJobs::new(&owner, clock(), lease)
+                            .with_limit(2)
+                            .with_limits(6, 4),
+                    )
+                    .await
+                    .expect("claim");
+                if batch.is_empty() {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    continue;
+                }
+                for job in batch {
+                    turn += 1;
+                    store
+                        .record_llm_call(NewLlmCall {
+                            run_id: job.run_id,
+                            run_job_id: Some(job.id),
+                            model: "smollm2".into(),
+                            endpoint_host: "127.0.0.1".into(),
+                            prompt_tokens: 10,
+                            completion_tokens: 5,
+                            total_tokens: 15,
+                            duration_ms: 3,
+                            outcome: LlmOutcome::Ok,
+                            created_at: clock(),
+                        })
+                        .await
+                        .expect("record a call");
+                    if crashy && turn.is_multiple_of(2) {
+                        // Crashed holding the job: only the reaper gets it back.
+                        continue;
+                    }
+                    if crashy {
+                        // Stalled past the lease: the reaper may take it meanwhile.
+                        tokio::time::sleep(Duration::from_millis(30)).await;
+                    }
+                    let state = store
+                        .renew_lease(RenewLease {
+                            job_id: job.id,
+                            owner: owner.clone(),
+                            now: clock(),
+                            lease_until: clock() + lease,
+                        })
+                        .await
+                        .expect("renew");
+                    let status = match state {
+                        LeaseState::Lost => continue,
+                        LeaseState::CancelRequested => JobStatus::Cancelled,
+                        LeaseState::Held if turn.is_multiple_of(5) => JobStatus::Failed,
+                        LeaseState::Held => JobStatus::Completed,
+                    };
+                    match store
+                        .finish_job(FinishJob {
+                            job_id: job.id,
+                            owner: owner.clone(),
+                            status,
+                            result: serde_json::json!({"worker": worker}),
+                            error_summary: (status == JobStatus::Failed)
+                                .then(|| format!("boom from {owner}")),
+                            now: clock(),
+                        })
+                        .await
+                    {
+                        Ok(finished) if finished.run_ended => {
+                            endings.lock().unwrap().push((finished.run.id, "finish"));
+                        }
+                        Ok(_) => {}
+                        // The reaper took the job back between the renewal and the finish.
+                        Err(Error::Conflict(_)) => {}
+                        Err(err) => panic!("finish: {err:?}"),
+                    }
+                }
+            }
+        });
+    }
+    {
+        let store = stores[0].clone();
+        let endings = Arc::clone(&endings);
+        let done = Arc::clone(&done);
+        tasks.spawn(async move {
+            while !done.load(Ordering::SeqCst) {
+                let ended = store
+                    .reap_expired_leases(ReapLeases {
+                        now: clock(),
+                        max_attempts: 2,
+                    })
+                    .await
+                    .expect("reap");
+                endings
+                    .lock()
+                    .unwrap()
+                    .extend(ended.into_iter().map(|run| (run.id, "reap")));
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        });
+    }
+    {
+        // Every third run: most once they run (a cancel request, or a cancel between jobs),
+        // the newest at once, while still pending.
+        let store = stores[1].clone();
+        let endings = Arc::clone(&endings);
+        let mut targets: Vec<(i64, bool)> = run_ids
+            .iter()
+            .skip(1)
+            .step_by(3)
+            .map(|id| (*id, true))
+            .collect();
+        if let Some(last) = targets.last_mut() {
+            last.1 = false;
+        }
+        targets.rotate_right(1);
+        tasks.spawn(async move {
+            for (id, when_running) in targets {
+                while when_running
+                    && store.get_run(id).await.expect("get run").status == RunStatus::Pending
+                {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                match store.cancel_run(id, clock()).await {
+                    Ok(run) if run.status.is_terminal() => {
+                        endings.lock().unwrap().push((run.id, "cancel"));
+                    }
+                    Ok(run) => assert!(run.cancel_requested_at.is_some(), "{run:?}"),
+                    Err(Error::Conflict(_)) => {}
+                    Err(err) => panic!("cancel: {err:?}"),
+                }
+            }
+        });
+    }
+    loop {
+        let mut open = 0;
+        for status in [RunStatus::Pending, RunStatus::Running] {
+            open += seed_store
+                .list_runs(RunQuery::new(PageRequest::first(1)).with_status(status))
+                .await
+                .unwrap()
+                .count;
+        }
+        if open == 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{open} runs never ended"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    done.store(true, Ordering::SeqCst);
+    while let Some(result) = tasks.join_next().await {
+        result.expect("no operation failed but with the contract's conflicts");
+    }
+
+    let endings = endings.lock().unwrap().clone();
+    let mut statuses = BTreeSet::new();
+    let mut retried = 0;
+    for id in run_ids {
+        let ended: Vec<_> = endings.iter().filter(|(run, _)| *run == id).collect();
+        assert_eq!(ended.len(), 1, "run {id} ended exactly once: {ended:?}");
+        let run = seed_store.get_run(id).await.unwrap();
+        let jobs = seed_store.list_run_jobs(id).await.unwrap();
+        assert!(jobs.iter().all(|j| j.status.is_terminal()), "{jobs:?}");
+        let expected = if run.cancel_requested_at.is_some() || ended[0].1 == "cancel" {
+            RunStatus::Cancelled
+        } else if jobs.iter().all(|j| j.status == JobStatus::Completed) {
+            RunStatus::Completed
+        } else if jobs.iter().any(|j| j.status == JobStatus::Failed) {
+            RunStatus::Failed
+        } else {
+            RunStatus::Cancelled
+        };
+        assert_eq!(run.status, expected, "run {id}: {run:?} {jobs:?}");
+        statuses.insert((run.status.as_str(), ended[0].1));
+        retried += jobs.iter().filter(|j| j.attempts > 1).count();
+        let calls = seed_store.list_llm_calls(id).await.unwrap();
+        let sum = |job: Option<i64>| {
+            calls
+                .iter()
+                .filter(|c| job.is_none() || c.run_job_id == job)
+                .map(|c| c.total_tokens)
+                .sum::<i64>()
+        };
+        assert_eq!(run.total_tokens, sum(None), "run {id}");
+        for job in &jobs {
+            assert_eq!(job.total_tokens, sum(Some(job.id)), "job {}", job.id);
+        }
+    }
+    eprintln!("run outcomes (status, ended by): {statuses:?}; {retried} jobs ran more than once");
 }
 
 /// Four stores migrate one brand-new schema at once (the schema itself does not exist yet):
@@ -134,7 +562,7 @@ async fn concurrent_migrations_of_one_schema_apply_once() {
     }
     let store = &stores[0];
     let info = store.info().await.unwrap();
-    assert_eq!(info.schema_version, 2, "{info:?}");
+    assert_eq!(info.schema_version, 3, "{info:?}");
     let directives = store.list_directives(PageRequest::first(50)).await.unwrap();
     assert_eq!(directives.count, 5, "seeded once: {:?}", directives.items);
     assert_eq!(
@@ -204,7 +632,7 @@ async fn info_reports_server_schema_and_pgvector() {
             .is_some_and(|c| c.is_ascii_digit()),
         "{info:?}"
     );
-    assert_eq!(info.schema_version, 2);
+    assert_eq!(info.schema_version, 3);
     assert!(info.location.starts_with("postgres://"), "{info:?}");
     assert!(info.location.contains(schema.name()), "{info:?}");
     assert!(info.version.contains("with pgvector 0."), "{info:?}");

@@ -19,6 +19,10 @@
 //!   takes SQLite's write lock up front, so read-then-write sequences (job claims, upserts,
 //!   version bumps) serialise correctly across processes; `busy_timeout` makes a second process
 //!   wait for the lock instead of failing. A failed call rolls back and writes nothing.
+//! * **Limits are counted under the lock.** A job claim counts the running runs and jobs, picks
+//!   the jobs that fit the claim's limits (and a schedule's stricter ones) and leases them in
+//!   that one transaction, so executors in any number of processes never exceed the limits
+//!   together.
 //!
 //! Storage conventions (see `migrations/0001_schema.sql`):
 //!

@@ -1,8 +1,20 @@
 //! [`SqliteStore`]: the connection pool and the read/write helpers every trait impl uses. The
 //! trait impls live in one module per area.
 
+/// The SQL condition on a run `r` whose pending jobs an executor may claim (`ClaimJobs`): not
+/// awaiting or refused approval, not ended, no cancel request. A macro so `concat!` can build
+/// constant statements around it.
+macro_rules! runnable_run {
+    () => {
+        "r.approval_status IN ('none', 'approved') AND r.status IN ('pending', 'running') \
+         AND r.cancel_requested_at IS NULL"
+    };
+}
+
+mod accounting;
 mod admin;
 mod allowlist;
+mod artifacts;
 mod directives;
 mod runs;
 mod tasks;
@@ -14,7 +26,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use cyberbrain_core::domain::{Page, PageRequest};
 use cyberbrain_core::{Error, Result};
-use rusqlite::{Connection, OpenFlags, Row, TransactionBehavior, params};
+use rusqlite::{Connection, OpenFlags, Row, ToSql, TransactionBehavior};
 
 use crate::codec::sql_int;
 use crate::config::SqliteConfig;
@@ -201,23 +213,63 @@ pub(crate) fn page_of<T>(
     page: PageRequest,
     from_row: fn(&Row<'_>) -> rusqlite::Result<T>,
 ) -> Result<Page<T>> {
+    page_matching(
+        conn,
+        Listing {
+            table,
+            columns,
+            filter: "1",
+            order: "id",
+        },
+        &[],
+        page,
+        from_row,
+    )
+}
+
+/// What [`page_matching`] lists: `columns` of the rows of `table` matching `filter` (an SQL
+/// condition over the parameters `?1`, `?2`, …), sorted by `order`.
+pub(crate) struct Listing<'a> {
+    pub table: &'a str,
+    pub columns: &'a str,
+    pub filter: &'a str,
+    pub order: &'a str,
+}
+
+/// One page of the rows a [`Listing`] selects with `args` bound to its filter, and how many rows
+/// match, from one snapshot (callers run it inside one read transaction).
+pub(crate) fn page_matching<T>(
+    conn: &Connection,
+    listing: Listing<'_>,
+    args: &[&dyn ToSql],
+    page: PageRequest,
+    from_row: fn(&Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Page<T>> {
+    let Listing {
+        table,
+        columns,
+        filter,
+        order,
+    } = listing;
     let what = format!("listing {table}");
     let count: i64 = conn
-        .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |row| {
-            row.get(0)
-        })
+        .prepare_cached(&format!("SELECT COUNT(*) FROM {table} WHERE {filter}"))
+        .and_then(|mut s| s.query_row(args, |row| row.get(0)))
         .context(&what)?;
-    let mut statement = conn
+    let n = args.len();
+    let (limit, offset) = (sql_int(page.limit()), sql_int(page.offset()));
+    let mut all_args = args.to_vec();
+    all_args.extend([&limit as &dyn ToSql, &offset]);
+    let items = conn
         .prepare_cached(&format!(
-            "SELECT {columns} FROM {table} ORDER BY id LIMIT ?1 OFFSET ?2"
+            "SELECT {columns} FROM {table} WHERE {filter} ORDER BY {order} LIMIT ?{} OFFSET ?{}",
+            n + 1,
+            n + 2
         ))
-        .context(&what)?;
-    let items = statement
-        .query_map(
-            params![sql_int(page.limit()), sql_int(page.offset())],
-            from_row,
-        )
-        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<T>>>())
+        .and_then(|mut s| {
+            s.query_map(all_args.as_slice(), from_row)?
+                .collect::<rusqlite::Result<Vec<T>>>()
+        })
         .context(&what)?;
     Ok(Page {
         count: u64::try_from(count).unwrap_or(0),

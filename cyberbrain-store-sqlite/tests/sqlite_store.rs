@@ -8,10 +8,12 @@ use std::time::Duration;
 
 use cyberbrain_core::Error;
 use cyberbrain_core::domain::{
-    ApprovalStatus, ClaimJobs, DEFAULT_DIRECTIVE_NAME, DirectiveType, NewAllowlistEntry,
-    NewDirective, NewRun, PageRequest,
+    ApprovalStatus, ClaimJobs, DEFAULT_DIRECTIVE_NAME, DirectiveType, FinishJob, JobStatus,
+    NewAllowlistEntry, NewDirective, NewRun, PageRequest, ReapLeases, RunStatus,
 };
-use cyberbrain_core::store::{AllowlistStore, DirectiveStore, RunStore, StoreAdmin, TaskStore};
+use cyberbrain_core::store::{
+    AccountingStore, AllowlistStore, DirectiveStore, RunStore, StoreAdmin, TaskStore,
+};
 use cyberbrain_store_sqlite::{SqliteConfig, SqliteStore};
 
 fn url(path: &Path) -> String {
@@ -26,17 +28,23 @@ async fn open(path: &Path) -> SqliteStore {
 
 /// Creates `runs` runnable runs of two jobs each; returns every job id.
 async fn seed_runs(store: &SqliteStore, runs: usize) -> BTreeSet<i64> {
+    seed_shaped_runs(store, runs, &[&["log_triage", "gpu_report"]]).await
+}
+
+/// Creates `runs` runs, the `i`th with the tasks of `shapes[i % shapes.len()]`; returns the
+/// ids of all their jobs.
+async fn seed_shaped_runs(store: &SqliteStore, runs: usize, shapes: &[&[&str]]) -> BTreeSet<i64> {
     let directive = store
         .get_directive_by_name(DEFAULT_DIRECTIVE_NAME)
         .await
         .unwrap();
     let mut jobs = BTreeSet::new();
-    for _ in 0..runs {
-        let new = NewRun::new(
-            directive.snapshot(),
-            vec!["log_triage".into(), "gpu_report".into()],
-            chrono::Utc::now(),
-        );
+    for i in 0..runs {
+        let keys = shapes[i % shapes.len()]
+            .iter()
+            .map(|k| k.to_string())
+            .collect();
+        let new = NewRun::new(directive.snapshot(), keys, chrono::Utc::now());
         let run = store.create_run(new).await.unwrap();
         jobs.extend(
             store
@@ -95,13 +103,21 @@ async fn two_stores_on_one_file_claim_each_job_once() {
 /// Set in a child process: the database to claim from and where to write what it got.
 const CHILD_DB: &str = "CYBERBRAIN_TEST_CHILD_DB";
 const CHILD_OUT: &str = "CYBERBRAIN_TEST_CHILD_OUT";
+/// Set in a child process that claims with limits (`max_running_runs,max_running_per_task`)
+/// and finishes what it claims.
+const CHILD_LIMITS: &str = "CYBERBRAIN_TEST_CHILD_LIMITS";
 
-/// The child side of `separate_processes_claim_each_job_once`; a no-op in a normal test run.
+/// The child side of the separate-process tests; a no-op in a normal test run. Waits for the
+/// parent's go, claims with four tasks, and writes the ids it got to its out file.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn child_claimer_process() {
     let (Ok(db), Ok(out)) = (std::env::var(CHILD_DB), std::env::var(CHILD_OUT)) else {
         return;
     };
+    let limits = std::env::var(CHILD_LIMITS).ok().map(|text| {
+        let (runs, per_task) = text.split_once(',').expect("limits are runs,per_task");
+        (runs.parse().unwrap(), per_task.parse().unwrap())
+    });
     let store = SqliteStore::connect(&db).await.expect("child connect");
     let go = PathBuf::from(format!("{out}.go"));
     std::fs::write(format!("{out}.ready"), b"").unwrap();
@@ -110,7 +126,11 @@ async fn child_claimer_process() {
     }
     let mut claimers = tokio::task::JoinSet::new();
     for i in 0..4 {
-        claimers.spawn(claim_until_empty(store.clone(), format!("{out}-{i}")));
+        let owner = format!("{out}-{i}");
+        match limits {
+            Some(limits) => claimers.spawn(claim_and_finish(store.clone(), owner, limits)),
+            None => claimers.spawn(claim_until_empty(store.clone(), owner)),
+        };
     }
     let mut claimed = Vec::new();
     while let Some(result) = claimers.join_next().await {
@@ -118,6 +138,103 @@ async fn child_claimer_process() {
     }
     let text: Vec<String> = claimed.iter().map(i64::to_string).collect();
     std::fs::write(&out, text.join("\n")).unwrap();
+}
+
+/// Claims with `limits`, works a moment on what it got and finishes it, until no job is left
+/// pending or running; returns the ids this claimer finished.
+async fn claim_and_finish(store: SqliteStore, owner: String, limits: (u32, u32)) -> Vec<i64> {
+    let mut mine = Vec::new();
+    loop {
+        let claim = ClaimJobs::new(&owner, chrono::Utc::now(), chrono::Duration::minutes(5))
+            .with_limit(2)
+            .with_limits(limits.0, limits.1);
+        let batch = store.claim_jobs(claim).await.expect("claim");
+        if batch.is_empty() {
+            let jobs = store.metrics().await.expect("metrics").jobs_by_status;
+            if jobs["pending"] + jobs["running"] == 0 {
+                return mine;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            continue;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        for job in batch {
+            store
+                .finish_job(FinishJob {
+                    job_id: job.id,
+                    owner: owner.clone(),
+                    status: JobStatus::Completed,
+                    result: serde_json::json!({}),
+                    error_summary: None,
+                    now: chrono::Utc::now(),
+                })
+                .await
+                .expect("finish a claimed job");
+            mine.push(job.id);
+        }
+    }
+}
+
+/// Starts `count` child claimer processes on the database at `path` (with `limits`, when
+/// given), waits until each is ready and lets them all go at once so they really race.
+/// Returns the children and their out files.
+async fn start_children(
+    dir: &Path,
+    path: &Path,
+    count: usize,
+    limits: Option<(u32, u32)>,
+) -> (Vec<std::process::Child>, Vec<PathBuf>) {
+    let exe = std::env::current_exe().unwrap();
+    let outs: Vec<PathBuf> = (0..count)
+        .map(|i| dir.join(format!("child-{i}.txt")))
+        .collect();
+    let mut children = Vec::new();
+    for out in &outs {
+        let mut command = std::process::Command::new(&exe);
+        command
+            .args(["child_claimer_process", "--exact", "--test-threads", "1"])
+            .env(CHILD_DB, url(path))
+            .env(CHILD_OUT, out)
+            .stdout(std::process::Stdio::null());
+        if let Some((runs, per_task)) = limits {
+            command.env(CHILD_LIMITS, format!("{runs},{per_task}"));
+        }
+        children.push(command.spawn().expect("spawn child"));
+    }
+    for out in &outs {
+        let ready = PathBuf::from(format!("{}.ready", out.display()));
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !ready.exists() {
+            assert!(std::time::Instant::now() < deadline, "child did not start");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    for out in &outs {
+        std::fs::write(format!("{}.go", out.display()), b"").unwrap();
+    }
+    (children, outs)
+}
+
+/// Waits for every child to succeed and adds what each claimed to `claimed` and `per_process`.
+async fn collect_children(
+    children: Vec<std::process::Child>,
+    outs: &[PathBuf],
+    claimed: &mut Vec<i64>,
+    per_process: &mut BTreeMap<String, usize>,
+) {
+    for mut child in children {
+        let status = tokio::task::spawn_blocking(move || child.wait())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(status.success(), "child failed: {status}");
+    }
+    for out in outs {
+        let text = std::fs::read_to_string(out).unwrap();
+        let ids: Vec<i64> = text.lines().map(|l| l.parse().unwrap()).collect();
+        per_process.insert(out.display().to_string(), ids.len());
+        claimed.extend(ids);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -130,50 +247,11 @@ async fn separate_processes_claim_each_job_once() {
     let store = open(&path).await;
     let all = seed_runs(&store, 150).await;
 
-    let exe = std::env::current_exe().unwrap();
-    let outs: Vec<PathBuf> = (0..3)
-        .map(|i| dir.path().join(format!("child-{i}.txt")))
-        .collect();
-    let mut children = Vec::new();
-    for out in &outs {
-        children.push(
-            std::process::Command::new(&exe)
-                .args(["child_claimer_process", "--exact", "--test-threads", "1"])
-                .env(CHILD_DB, url(&path))
-                .env(CHILD_OUT, out)
-                .stdout(std::process::Stdio::null())
-                .spawn()
-                .expect("spawn child"),
-        );
-    }
-    // Start everyone at once so the processes really race.
-    for out in &outs {
-        let ready = PathBuf::from(format!("{}.ready", out.display()));
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        while !ready.exists() {
-            assert!(std::time::Instant::now() < deadline, "child did not start");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    }
-    for out in &outs {
-        std::fs::write(format!("{}.go", out.display()), b"").unwrap();
-    }
+    let (children, outs) = start_children(dir.path(), &path, 3, None).await;
     let mut claimed = claim_until_empty(store.clone(), "parent".into()).await;
-    for mut child in children {
-        let status = tokio::task::spawn_blocking(move || child.wait())
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(status.success(), "child failed: {status}");
-    }
     let mut per_process = BTreeMap::new();
     per_process.insert("parent".to_string(), claimed.len());
-    for out in &outs {
-        let text = std::fs::read_to_string(out).unwrap();
-        let ids: Vec<i64> = text.lines().map(|l| l.parse().unwrap()).collect();
-        per_process.insert(out.display().to_string(), ids.len());
-        claimed.extend(ids);
-    }
+    collect_children(children, &outs, &mut claimed, &mut per_process).await;
     eprintln!("jobs claimed per process: {per_process:?}");
     let unique: BTreeSet<i64> = claimed.iter().copied().collect();
     assert_eq!(
@@ -182,6 +260,103 @@ async fn separate_processes_claim_each_job_once() {
         "a job was claimed twice: {per_process:?}"
     );
     assert_eq!(unique, all, "every job was claimed: {per_process:?}");
+}
+
+/// What runs at one committed moment: running runs, and the most running jobs of one task.
+fn running_now(conn: &mut rusqlite::Connection) -> (i64, i64) {
+    // One read transaction: both counts come from the same commit.
+    let tx = conn.transaction().unwrap();
+    let runs: i64 = tx
+        .query_row(
+            "SELECT COUNT(*) FROM runs WHERE status = 'running'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let per_task: i64 = tx
+        .query_row(
+            "SELECT COALESCE(MAX(n), 0) FROM (SELECT COUNT(*) AS n FROM run_jobs \
+             WHERE status = 'running' GROUP BY task_key)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    tx.commit().unwrap();
+    (runs, per_task)
+}
+
+/// Several OS processes claiming with limits while finishing jobs never exceed the limits
+/// together (sampled from the database while they work), and every job runs exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn separate_processes_claiming_with_limits_never_exceed_them() {
+    if std::env::var(CHILD_DB).is_ok() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("limits.db");
+    let store = open(&path).await;
+    let shapes: [&[&str]; 4] = [
+        &["log_triage", "gpu_report"],
+        &["gpu_report"],
+        &["service_map", "log_triage"],
+        &["log_triage"],
+    ];
+    let all = seed_shaped_runs(&store, 60, &shapes).await;
+    let limits = (3, 2);
+
+    let (children, outs) = start_children(dir.path(), &path, 3, Some(limits)).await;
+    let sampler_path = path.clone();
+    let sampler = tokio::task::spawn_blocking(move || {
+        let mut conn = rusqlite::Connection::open(&sampler_path).unwrap();
+        conn.busy_timeout(Duration::from_secs(10)).unwrap();
+        let mut samples = 0;
+        let mut peak = (0, 0);
+        loop {
+            let (runs, per_task) = running_now(&mut conn);
+            assert!(runs <= 3, "{runs} runs running at once (limit 3)");
+            assert!(
+                per_task <= 2,
+                "{per_task} jobs of one task running at once (limit 2)"
+            );
+            peak = (peak.0.max(runs), peak.1.max(per_task));
+            samples += 1;
+            let left: i64 = conn
+                .query_row(
+                    "SELECT COUNT(*) FROM run_jobs WHERE status IN ('pending', 'running')",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            if left == 0 {
+                return (samples, peak);
+            }
+        }
+    });
+    let mut claimed = Vec::new();
+    let mut per_process = BTreeMap::new();
+    collect_children(children, &outs, &mut claimed, &mut per_process).await;
+    let (samples, peak) = sampler.await.unwrap();
+    eprintln!(
+        "jobs finished per process: {per_process:?}; {samples} samples, peak (runs, per task) \
+         {peak:?}"
+    );
+    let unique: BTreeSet<i64> = claimed.iter().copied().collect();
+    assert_eq!(
+        unique.len(),
+        claimed.len(),
+        "a job ran twice: {per_process:?}"
+    );
+    assert_eq!(unique, all, "every job ran: {per_process:?}");
+    for id in all {
+        let job = store.get_run_job(id).await.unwrap();
+        assert_eq!(
+            (job.status, job.attempts),
+            (JobStatus::Completed, 1),
+            "job {id}"
+        );
+    }
+    let runs = store.metrics().await.unwrap().runs_by_status;
+    assert_eq!(runs["completed"], 60, "{runs:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -204,7 +379,7 @@ async fn concurrent_migrations_of_a_new_file_apply_once() {
         .await
         .unwrap();
     assert_eq!(directives.count, 5, "seeds applied once");
-    assert_eq!(stores[0].info().await.unwrap().schema_version, 2);
+    assert_eq!(stores[0].info().await.unwrap().schema_version, 3);
 }
 
 #[tokio::test]
@@ -256,7 +431,7 @@ async fn connect_creates_missing_directories_and_reports_itself() {
     assert_eq!(info.backend, "sqlite");
     assert_eq!(info.version, rusqlite::version());
     assert_eq!(info.location, path.display().to_string());
-    assert_eq!(info.schema_version, 2);
+    assert_eq!(info.schema_version, 3);
     assert!(info.notes.is_empty(), "{info:?}");
     store.ping().await.unwrap();
 
@@ -379,5 +554,49 @@ async fn runs_survive_their_directive_and_task_being_deleted() {
     assert_eq!(
         store.list_run_jobs(run.id).await.unwrap()[0].task_key,
         "service_map"
+    );
+}
+
+/// A job whose executor died after its run was cancelled could never be claimed again, so the
+/// reap cancels it instead of requeueing it, and the run ends `cancelled`.
+#[tokio::test]
+async fn an_expired_job_of_a_cancelled_run_is_cancelled_not_requeued() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("reap.db")).await;
+    let directive = store
+        .get_directive_by_name(DEFAULT_DIRECTIVE_NAME)
+        .await
+        .unwrap();
+    let start = chrono::DateTime::from_timestamp(1_750_000_000, 0).unwrap();
+    let run = store
+        .create_run(NewRun::new(
+            directive.snapshot(),
+            vec!["log_triage".into(), "gpu_report".into()],
+            start,
+        ))
+        .await
+        .unwrap();
+    let claim = ClaimJobs::new("crashed", start, chrono::Duration::minutes(5));
+    let job = store.claim_jobs(claim).await.unwrap().remove(0);
+    store.cancel_run(run.id, start).await.unwrap();
+    let later = start + chrono::Duration::minutes(6);
+    let ended = store
+        .reap_expired_leases(ReapLeases {
+            now: later,
+            max_attempts: 3,
+        })
+        .await
+        .unwrap();
+    assert_eq!(ended.len(), 1);
+    assert_eq!(ended[0].status, RunStatus::Cancelled);
+    assert_eq!(ended[0].ended_at, Some(later));
+    let reaped = store.get_run_job(job.id).await.unwrap();
+    assert_eq!(reaped.status, JobStatus::Cancelled);
+    assert!(
+        reaped
+            .error_summary
+            .as_deref()
+            .is_some_and(|e| e.contains("lease expired")),
+        "{reaped:?}"
     );
 }

@@ -27,10 +27,12 @@ macro_rules! on_both_backends {
     )*};
 }
 
+mod canary;
 mod components;
 mod embedded_default;
 mod http;
 mod mcp;
 mod rest;
+mod runs;
 mod server;
 mod webui;

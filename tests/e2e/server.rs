@@ -147,6 +147,14 @@ impl Server {
         format!("http://{}{path}", self.addr)
     }
 
+    /// The server's `CYBERBRAIN_DATA_DIR` (database, artifacts) when it was started with one.
+    pub fn data_dir(&self) -> PathBuf {
+        self._temp
+            .as_ref()
+            .map(|temp| temp.path().join("data"))
+            .unwrap_or_else(|| PathBuf::from("cyberbrain-data"))
+    }
+
     /// Everything the server printed so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log_path)

@@ -8,6 +8,13 @@
 // fills in "Add a container", submits, then presses that row's "Disable" button; the Rust test
 // checks the result through REST.
 //
+// Run scenarios, each switched on by its variable:
+//   CYBERBRAIN_E2E_LAUNCH_TASK=<key>   press the dashboard's "Run <key>" button, wait for the run
+//                                      to end, then read its page (jobs, artifacts, report);
+//   CYBERBRAIN_E2E_HOSTILE_RUN=<id>    open a run whose report.md holds XSS payloads and record
+//                                      any dialog, script or javascript: link that came alive;
+//   CYBERBRAIN_E2E_APPROVE_RUN=<id>    press that run's "Approve" button on the Approvals page.
+//
 //   node tests/e2e/webui.mjs <base-url> <screenshot-dir> <path>...
 //   env: CYBERBRAIN_CHROMIUM (default /usr/bin/chromium); playwright-core from ./node_modules or NODE_PATH.
 import { createRequire } from "node:module";
@@ -97,6 +104,18 @@ try {
   if (containerToAdd) {
     report.allowlistForm = await addAndDisableContainer(page, containerToAdd);
   }
+  const launchTask = process.env.CYBERBRAIN_E2E_LAUNCH_TASK;
+  if (launchTask) {
+    report.launch = await launchFromDashboard(page, launchTask);
+  }
+  const hostileRun = process.env.CYBERBRAIN_E2E_HOSTILE_RUN;
+  if (hostileRun) {
+    report.hostile = await readHostileReport(page, hostileRun);
+  }
+  const approveRun = process.env.CYBERBRAIN_E2E_APPROVE_RUN;
+  if (approveRun) {
+    report.approve = await approveOnTheApprovalsPage(page, approveRun);
+  }
 } finally {
   await context.close();
   rmSync(userDataDir, { recursive: true, force: true });
@@ -128,4 +147,98 @@ async function addAndDisableContainer(page, containerId) {
   const screenshot = path.join(screenshotDir, "webui-allowlist-after-form.png");
   await page.screenshot({ path: screenshot, fullPage: true });
   return { addStatus, afterAdd, toggleStatus, afterToggle, url: page.url(), screenshot };
+}
+
+// Waits (through the REST API, not by reloading the page) until the run's report is written.
+async function waitForReport(page, runId) {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    const response = await page.request.get(new URL(`/api/runs/${runId}/report/`, baseUrl).toString());
+    if (response.ok() && (await response.json()).markdown) {
+      return true;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  return false;
+}
+
+async function launchFromDashboard(page, task) {
+  await page.goto(new URL("/", baseUrl).toString(), { waitUntil: "load" });
+  const form = page.locator(`form:has(input[name="task"][value="${task}"])`);
+  const launchStatus = await submitAndWait(page, form.getByRole("button"));
+  const runUrl = page.url();
+  const runId = runUrl.split("/").filter(Boolean).pop();
+  const flash = await page.evaluate(() => document.querySelector(".flash")?.innerText ?? "");
+  const reported = await waitForReport(page, runId);
+  await page.goto(runUrl, { waitUntil: "load" });
+  const details = await page.evaluate(() => {
+    const article = document.querySelector("article.report");
+    return {
+      heading: document.querySelector("h1")?.innerText ?? "",
+      text: document.body.innerText,
+      reportHeadings: article ? Array.from(article.querySelectorAll("h1, h2"), (h) => h.innerText) : [],
+      reportTables: article ? article.querySelectorAll("table").length : 0,
+      downloads: Array.from(document.querySelectorAll('a[href^="/api/artifacts/"]'), (a) => a.getAttribute("href")),
+      autoRefresh: document.querySelector("[data-auto-refresh]") !== null,
+    };
+  });
+  const screenshot = path.join(screenshotDir, "webui-run.png");
+  await page.screenshot({ path: screenshot, fullPage: true });
+  // A download link serves the file as an attachment.
+  let download = null;
+  if (details.downloads.length > 0) {
+    const response = await page.request.get(new URL(details.downloads[0], baseUrl).toString());
+    download = { status: response.status(), disposition: response.headers()["content-disposition"] ?? "" };
+  }
+  return { launchStatus, runUrl, runId, flash, reported, ...details, download, screenshot };
+}
+
+async function readHostileReport(page, runId) {
+  const dialogs = [];
+  const onDialog = (dialog) => {
+    dialogs.push(dialog.message());
+    dialog.dismiss().catch(() => {});
+  };
+  page.on("dialog", onDialog);
+  const errors = [];
+  const onError = (error) => errors.push(String(error));
+  page.on("pageerror", onError);
+  const response = await page.goto(new URL(`/webui/runs/${runId}`, baseUrl).toString(), { waitUntil: "load" });
+  // Give anything that would fire (onerror handlers, timers) a moment to do so.
+  await page.waitForTimeout(500);
+  const details = await page.evaluate(() => {
+    const article = document.querySelector("article.report");
+    if (!article) {
+      return { found: false };
+    }
+    return {
+      found: true,
+      text: article.innerText,
+      scripts: article.querySelectorAll("script").length,
+      images: article.querySelectorAll("img").length,
+      frames: article.querySelectorAll("iframe, object, embed").length,
+      handlers: Array.from(article.querySelectorAll("*")).filter((el) =>
+        Array.from(el.attributes).some((a) => a.name.startsWith("on")),
+      ).length,
+      scriptLinks: Array.from(article.querySelectorAll("a[href]"), (a) => a.getAttribute("href")).filter((href) =>
+        /^\s*(javascript|data|vbscript):/i.test(href),
+      ),
+    };
+  });
+  const screenshot = path.join(screenshotDir, "webui-run-hostile-report.png");
+  await page.screenshot({ path: screenshot, fullPage: true });
+  page.off("dialog", onDialog);
+  page.off("pageerror", onError);
+  return { status: response ? response.status() : null, dialogs, errors, ...details, screenshot };
+}
+
+async function approveOnTheApprovalsPage(page, runId) {
+  await page.goto(new URL("/webui/approvals", baseUrl).toString(), { waitUntil: "load" });
+  const listed = await page.evaluate(() => document.body.innerText);
+  const row = page.locator("tr", { hasText: `#${runId}` });
+  const approveStatus = await submitAndWait(page, row.getByRole("button", { name: "Approve" }));
+  const after = await page.evaluate(() => document.body.innerText);
+  const screenshot = path.join(screenshotDir, "webui-approvals-after.png");
+  await page.screenshot({ path: screenshot, fullPage: true });
+  return { listed, approveStatus, url: page.url(), after, screenshot };
 }

@@ -3,6 +3,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::PageRequest;
+
 /// A container the operator allows Cyberbrain to touch (G5). `container_id` is a full or short
 /// id, or a container name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -129,6 +131,27 @@ pub struct InventorySnapshot {
     /// Only allowlisted label keys (compose project/service/depends_on).
     pub labels: BTreeMap<String, String>,
     pub created_at: DateTime<Utc>,
+}
+
+/// One container to record in a `service_map` run's inventory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewInventorySnapshot {
+    pub run_id: i64,
+    pub container_id: String,
+    pub name: String,
+    pub image: String,
+    pub state: String,
+    pub networks: Vec<String>,
+    pub ports: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Which inventory to list: one run's, or (`run_id: None`) the latest run that took one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InventoryQuery {
+    pub run_id: Option<i64>,
+    pub page: PageRequest,
 }
 
 fn default_true() -> bool {

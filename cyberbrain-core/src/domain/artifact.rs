@@ -1,7 +1,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::wire_enum;
+use super::{PageRequest, wire_enum};
 
 wire_enum! {
     /// What an artifact file holds.
@@ -27,4 +27,35 @@ pub struct Artifact {
     pub sha256: String,
     pub mime_type: String,
     pub created_at: DateTime<Utc>,
+}
+
+impl ArtifactKind {
+    /// The MIME type served for this kind.
+    pub fn mime_type(self) -> &'static str {
+        match self {
+            Self::Markdown => "text/markdown; charset=utf-8",
+            Self::Json => "application/json",
+            Self::Text | Self::Mermaid => "text/plain; charset=utf-8",
+        }
+    }
+}
+
+/// A written artifact file to register.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewArtifact {
+    pub run_id: i64,
+    pub run_job_id: Option<i64>,
+    pub kind: ArtifactKind,
+    pub relative_path: String,
+    pub size_bytes: i64,
+    pub sha256: String,
+    pub mime_type: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Filters for listing artifacts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ArtifactQuery {
+    pub run_id: Option<i64>,
+    pub page: PageRequest,
 }

@@ -3,6 +3,7 @@
 //! Ids are 64-bit integers and times are UTC. Each area lives in its own module; the types that
 //! create or change rows (`New*`, `*Patch`) sit beside the row type they produce.
 
+mod accounting;
 mod allowlist;
 mod artifact;
 mod auth;
@@ -10,25 +11,33 @@ mod directive;
 mod notification;
 mod page;
 mod rag;
+mod rollup;
 mod run;
 mod schedule;
 mod task;
 
-pub use allowlist::{AllowlistEntry, AllowlistPatch, InventorySnapshot, NewAllowlistEntry};
-pub use artifact::{Artifact, ArtifactKind};
+pub use accounting::{DirectiveUsage, ModelUsage, StoreMetrics, TokenStats};
+pub use allowlist::{
+    AllowlistEntry, AllowlistPatch, InventoryQuery, InventorySnapshot, NewAllowlistEntry,
+    NewInventorySnapshot,
+};
+pub use artifact::{Artifact, ArtifactKind, ArtifactQuery, NewArtifact};
 pub use auth::{ApiToken, Role};
 pub use directive::{
     DEFAULT_DIRECTIVE_NAME, Directive, DirectivePatch, DirectiveSnapshot, DirectiveType,
     NewDirective,
 };
 pub use notification::{
-    NetworkPolicyRecommendation, Notification, NotificationStatus, NotificationTarget, TargetKind,
+    NetworkPolicyRecommendation, NewNetworkPolicy, Notification, NotificationStatus,
+    NotificationTarget, TargetKind,
 };
 pub use page::{MAX_PAGE_SIZE, Page, PageRequest};
 pub use rag::{Chunk, Document, Embedding, RetrievalEvent, Upload, UploadStatus};
+pub use rollup::{JobOutcome, MAX_ERROR_SUMMARY_CHARS, clip_error_summary, expired_lease, roll_up};
 pub use run::{
-    ApprovalStatus, ClaimJobs, JobStatus, LlmCall, LlmOutcome, NewRun, Run, RunJob, RunStatus,
-    Task3Scope, Trigger,
+    ApprovalStatus, ClaimJobs, FinishJob, JobFinished, JobStatus, LeaseState, LlmCall, LlmOutcome,
+    NewLlmCall, NewRun, ReapLeases, RenewLease, Run, RunJob, RunQuery, RunStatus, Task3Scope,
+    Trigger,
 };
 pub use schedule::{MisfirePolicy, Schedule, ScheduleType, ScheduledRun, ScheduledRunStatus};
 pub use task::{NewTaskDefinition, TaskDefinition, TaskDefinitionPatch, TaskKey};

@@ -66,3 +66,16 @@ pub struct NetworkPolicyRecommendation {
     pub policy_yaml: String,
     pub created_at: DateTime<Utc>,
 }
+
+/// A network-policy recommendation to record for a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewNetworkPolicy {
+    pub run_id: i64,
+    pub source_service: String,
+    pub target_service: String,
+    pub port: i32,
+    pub protocol: String,
+    pub recommendation: String,
+    pub policy_yaml: String,
+    pub created_at: DateTime<Utc>,
+}

@@ -7,8 +7,8 @@ use serde::Deserialize;
 use super::Cyberbrain;
 use super::validate::MAX_TEXT_CHARS;
 use crate::domain::{
-    DEFAULT_DIRECTIVE_NAME, Directive, DirectiveSnapshot, DirectiveType, NewRun, PageRequest, Run,
-    Task3Scope, TaskDefinition, TaskKey, Trigger,
+    ApprovalStatus, DEFAULT_DIRECTIVE_NAME, Directive, DirectiveSnapshot, DirectiveType, NewRun,
+    PageRequest, Run, Task3Scope, TaskDefinition, TaskKey, Trigger,
 };
 use crate::{Error, FieldErrors, Result};
 
@@ -146,7 +146,16 @@ impl Cyberbrain {
         if let Some(schedule_id) = request.schedule_id {
             new = new.with_schedule(schedule_id);
         }
-        self.store.create_run(new).await
+        let run = self.store.create_run(new).await?;
+        if run.approval_status == ApprovalStatus::None {
+            self.signal_work();
+        }
+        tracing::info!(
+            run_id = run.id,
+            trigger = run.trigger.as_str(),
+            "run launched"
+        );
+        Ok(run)
     }
 
     /// Canonical keys of the requested tasks (duplicates dropped, order kept), or of every

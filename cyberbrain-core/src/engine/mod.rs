@@ -1,17 +1,33 @@
 //! The engines hosts call. [`Cyberbrain`] is the SDK handle: cheap to clone, it holds the
 //! plug-ins and validates every input once, so REST, MCP, Python and the CLI behave the same.
 
+mod accounting;
+mod artifacts;
 mod catalog;
+mod executor;
 mod health;
+mod job;
 mod launch;
+mod plugins;
+mod report;
+mod runners;
+mod runs;
 mod validate;
 
 use std::sync::Arc;
 
+pub use accounting::{CostReport, MetricsSnapshot, ModelCost};
+pub use artifacts::{ArtifactContent, ArtifactWriter};
+pub use executor::{
+    DEFAULT_SHUTDOWN_GRACE, DEFAULT_SLOTS, Executor, ExecutorHandle, ExecutorOptions, MAX_IDLE_POLL,
+};
 pub use health::{ComponentHealth, ComponentState, Health};
+pub use job::{JobContext, SERVICE_MAP_TASK, TaskRunner};
 pub use launch::{CUSTOM_DIRECTIVE_NAME, LaunchRequest};
+pub use runners::builtin_runners;
+pub use runs::{ANONYMOUS_APPROVER, RunDetail, RunReport, TaskLastSuccess};
 
-use crate::{Clock, Config, Store, SystemClock};
+use crate::{Clock, Config, ContainerEngine, Llm, Store, SystemClock};
 
 /// The SDK handle: every host calls these methods and nothing below them.
 #[derive(Clone)]
@@ -19,6 +35,11 @@ pub struct Cyberbrain {
     store: Arc<dyn Store>,
     config: Arc<Config>,
     clock: Arc<dyn Clock>,
+    llm: Option<Arc<dyn Llm>>,
+    containers: Option<Arc<dyn ContainerEngine>>,
+    /// Wakes this process's executors when a launch or approval makes work runnable, so a run
+    /// starts at once instead of at the next poll.
+    work_available: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for Cyberbrain {
@@ -36,7 +57,25 @@ impl Cyberbrain {
             store,
             config: Arc::new(config),
             clock: Arc::new(SystemClock),
+            llm: None,
+            containers: None,
+            work_available: Arc::new(tokio::sync::Notify::new()),
         }
+    }
+
+    /// The LLM the tasks ask (an [`OpenAiLlm`](crate::llm::OpenAiLlm) built from the
+    /// configuration, a test double, or an embedder's own). Without one, LLM steps fail with a
+    /// clear error and everything else works.
+    pub fn with_llm(mut self, llm: Arc<dyn Llm>) -> Self {
+        self.llm = Some(llm);
+        self
+    }
+
+    /// The container engine (Docker Engine API or Podman). Tasks only ever reach it through the
+    /// allowlist (G5). Without one, container steps report `container_engine_unavailable`.
+    pub fn with_container_engine(mut self, engine: Arc<dyn ContainerEngine>) -> Self {
+        self.containers = Some(engine);
+        self
     }
 
     /// Replaces the clock (tests drive time with a manual clock).
@@ -55,5 +94,26 @@ impl Cyberbrain {
 
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.clock
+    }
+
+    pub fn llm(&self) -> Option<&Arc<dyn Llm>> {
+        self.llm.as_ref()
+    }
+
+    /// The raw engine; tasks must wrap it in an
+    /// [`AllowlistedEngine`](crate::container::AllowlistedEngine) before use (G5).
+    pub fn container_engine(&self) -> Option<&Arc<dyn ContainerEngine>> {
+        self.containers.as_ref()
+    }
+
+    /// Resolves when a launch or approval in this process made jobs runnable (or at once when
+    /// one did since the last call). Executors also poll, so other processes' work is found too.
+    pub async fn work_available(&self) {
+        self.work_available.notified().await
+    }
+
+    pub(crate) fn signal_work(&self) {
+        self.work_available.notify_waiters();
+        self.work_available.notify_one();
     }
 }

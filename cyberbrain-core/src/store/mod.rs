@@ -10,9 +10,12 @@ use async_trait::async_trait;
 
 use crate::Result;
 use crate::domain::{
-    AllowlistEntry, AllowlistPatch, ClaimJobs, Directive, DirectivePatch, NewAllowlistEntry,
-    NewDirective, NewRun, NewTaskDefinition, Page, PageRequest, Run, RunJob, TaskDefinition,
-    TaskDefinitionPatch,
+    AllowlistEntry, AllowlistPatch, Artifact, ArtifactQuery, ClaimJobs, Directive, DirectivePatch,
+    DirectiveUsage, FinishJob, InventoryQuery, InventorySnapshot, JobFinished, LeaseState, LlmCall,
+    ModelUsage, NetworkPolicyRecommendation, NewAllowlistEntry, NewArtifact, NewDirective,
+    NewInventorySnapshot, NewLlmCall, NewNetworkPolicy, NewRun, NewTaskDefinition, Page,
+    PageRequest, ReapLeases, RenewLease, Run, RunJob, RunQuery, StoreMetrics, TaskDefinition,
+    TaskDefinitionPatch, Timestamp, TokenStats,
 };
 
 /// Directives (SPEC §2.1).
@@ -93,25 +96,142 @@ pub trait AllowlistStore: Send + Sync {
     async fn delete_allowlist_entry(&self, id: i64) -> Result<()>;
 }
 
-/// Runs and their jobs (SPEC §2.3, §3.1).
+/// Runs and their jobs (SPEC §2.3, §3.1): launch, claim, lease, finish, cancel, approve.
+///
+/// Roll-up (applied by every method that ends a job): while any job is pending or running the
+/// run keeps its status; once every job ended the run becomes `cancelled` if it was cancelled
+/// (cancel request or deny), else `completed` if every job completed, else `failed` if any job
+/// failed, else `cancelled`; `ended_at` is set and `error_summary` lists the failed jobs'
+/// `task_key: error` (at most 1000 characters).
 #[async_trait]
 pub trait RunStore: Send + Sync {
     /// - Writes the run (status `pending`, snapshot and its SHA-256) and one pending job per task
     ///   key, in one transaction. Returns the run.
+    /// - An unknown `schedule_id` is `NotFound` and nothing is written.
     async fn create_run(&self, new: NewRun) -> Result<Run>;
 
     /// - The run with this id, or `NotFound`.
     async fn get_run(&self, id: i64) -> Result<Run>;
 
-    /// - A page of runs ordered by id, with the total count.
-    async fn list_runs(&self, page: PageRequest) -> Result<Page<Run>>;
+    /// - A page of runs ordered by id **descending** (newest first), with the total count of
+    ///   runs matching every filter given (`status`, `task_key` = has a job of that task,
+    ///   `approval_status`).
+    async fn list_runs(&self, query: RunQuery) -> Result<Page<Run>>;
 
     /// - The jobs of a run ordered by id; unknown run `NotFound`.
     async fn list_run_jobs(&self, run_id: i64) -> Result<Vec<RunJob>>;
 
+    /// - The job with this id, or `NotFound`.
+    async fn get_run_job(&self, id: i64) -> Result<RunJob>;
+
     /// - Leases up to `limit` runnable jobs (see [`ClaimJobs`]) in id order, atomically: any
     ///   number of concurrent claimers, in any number of processes, never get the same job.
+    /// - The limits in [`ClaimJobs`] are checked in the same atomic step: concurrent claimers
+    ///   together never exceed them; a job that would exceed one stays pending and later jobs
+    ///   that fit are still claimed.
     async fn claim_jobs(&self, claim: ClaimJobs) -> Result<Vec<RunJob>>;
+
+    /// - When `owner` holds the job's lease (job `running`, same owner): extends `lease_until`
+    ///   and returns `Held`, or `CancelRequested` when the run has a cancel request.
+    /// - Otherwise returns `Lost` and writes nothing (unknown job included).
+    async fn renew_lease(&self, renew: RenewLease) -> Result<LeaseState>;
+
+    /// - When `owner` holds the lease: sets the job's status, `result`, `error_summary`,
+    ///   `ended_at`, clears the lease, and rolls the run up (see the trait docs) in one
+    ///   transaction. `run_ended` is true exactly for the call that ended the run.
+    /// - A lease no longer held is `Conflict` and nothing is written; a non-terminal status is
+    ///   `InvalidInput` naming `status`.
+    async fn finish_job(&self, finish: FinishJob) -> Result<JobFinished>;
+
+    /// - Every `running` job whose `lease_until` is before `now`: with `attempts` below
+    ///   `max_attempts` it goes back to `pending` (lease cleared, so it is claimable and its next
+    ///   claim counts one more attempt); otherwise it fails with an error summary containing
+    ///   "lease expired". Runs roll up; returns the runs this call ended, ordered by id.
+    async fn reap_expired_leases(&self, reap: ReapLeases) -> Result<Vec<Run>>;
+
+    /// - A run with no running job (pending, awaiting approval, or between jobs): status
+    ///   `cancelled`, `ended_at = now`, every pending job `cancelled`.
+    /// - A run with running jobs: `cancel_requested_at = now` and pending jobs `cancelled`; the
+    ///   run stays `running` until its running jobs finish (they see `CancelRequested`).
+    /// - An ended run (completed, failed, cancelled) is `Conflict`; unknown id `NotFound`.
+    async fn cancel_run(&self, id: i64, now: Timestamp) -> Result<Run>;
+
+    /// - A run awaiting approval becomes `approved`, recording `approved_by`, `approved_at` and
+    ///   `approved_snapshot_sha256 = snapshot_sha256`; its jobs become claimable.
+    /// - Any other approval state, or an ended (e.g. cancelled) run, is `Conflict`; unknown id
+    ///   `NotFound`.
+    async fn approve_run(&self, id: i64, approver: &str, now: Timestamp) -> Result<Run>;
+
+    /// - A run awaiting approval becomes `denied` (recording who and when) and is cancelled:
+    ///   status `cancelled`, `ended_at = now`, every job `cancelled`.
+    /// - Any other approval state, or an ended run, is `Conflict`; unknown id `NotFound`.
+    async fn deny_run(&self, id: i64, approver: &str, now: Timestamp) -> Result<Run>;
+
+    /// - Stores the run's report summary (replacing any previous one); unknown id `NotFound`.
+    async fn set_run_report(&self, run_id: i64, report_summary: serde_json::Value) -> Result<Run>;
+
+    /// - The completed job of this task that ended last (this task's last success), if any.
+    async fn last_success(&self, task_key: &str) -> Result<Option<RunJob>>;
+}
+
+/// Report files and what `service_map` records (SPEC §2.4, §2.5, §2.8).
+#[async_trait]
+pub trait ArtifactStore: Send + Sync {
+    /// - Registers a written file; a second registration of the same run and `relative_path`
+    ///   replaces kind, job, size, hash, MIME type and time, keeping the id.
+    /// - Unknown run is `NotFound`.
+    async fn put_artifact(&self, new: NewArtifact) -> Result<Artifact>;
+
+    /// - The artifact with this id, or `NotFound`.
+    async fn get_artifact(&self, id: i64) -> Result<Artifact>;
+
+    /// - A page of artifacts ordered by id, optionally of one run, with the total count.
+    async fn list_artifacts(&self, query: ArtifactQuery) -> Result<Page<Artifact>>;
+
+    /// - Inserts every snapshot in one transaction (all or nothing); unknown run `NotFound`.
+    async fn add_inventory(&self, snapshots: Vec<NewInventorySnapshot>) -> Result<()>;
+
+    /// - A page of one run's snapshots ordered by id; with no run, those of the run with the
+    ///   highest id that has any (an empty page when none has).
+    async fn list_inventory(&self, query: InventoryQuery) -> Result<Page<InventorySnapshot>>;
+
+    /// - Inserts every recommendation in one transaction; unknown run `NotFound`.
+    async fn add_network_policies(&self, policies: Vec<NewNetworkPolicy>) -> Result<()>;
+
+    /// - A page of recommendations ordered by id, optionally of one run.
+    async fn list_network_policies(
+        &self,
+        run_id: Option<i64>,
+        page: PageRequest,
+    ) -> Result<Page<NetworkPolicyRecommendation>>;
+}
+
+/// LLM call accounting and operational counts (SPEC §2.3, G2).
+#[async_trait]
+pub trait AccountingStore: Send + Sync {
+    /// - Inserts the call and adds its token counts to its job's (when given) and its run's
+    ///   totals, in one transaction, so run and job totals are always the sums of their calls.
+    /// - Unknown run or job is `NotFound`; a job of another run is `InvalidInput` naming
+    ///   `run_job_id`; negative counts are `InvalidInput`.
+    async fn record_llm_call(&self, call: NewLlmCall) -> Result<LlmCall>;
+
+    /// - The calls of a run ordered by id; unknown run `NotFound`.
+    async fn list_llm_calls(&self, run_id: i64) -> Result<Vec<LlmCall>>;
+
+    /// - Sums over every call (zeros when there are none).
+    async fn token_stats(&self) -> Result<TokenStats>;
+
+    /// - One row per model that has calls, ordered by model name.
+    async fn usage_by_model(&self) -> Result<Vec<ModelUsage>>;
+
+    /// - One row per (snapshot name, snapshot type) that has runs, ordered by name then type,
+    ///   counting runs (with or without calls) and summing run token totals.
+    async fn usage_by_directive(&self) -> Result<Vec<DirectiveUsage>>;
+
+    /// - Counts per run status and job status (every status present, zero included), runnable
+    ///   jobs (pending, run approved or needing none, not ended, no cancel request), and LLM call
+    ///   sums.
+    async fn metrics(&self) -> Result<StoreMetrics>;
 }
 
 /// What a backend reports about itself (`cyberbrain doctor`, `/api/health`).
@@ -144,6 +264,24 @@ pub trait StoreAdmin: Send + Sync {
 
 /// Everything a backend provides. Implemented automatically for any type implementing every
 /// sub-trait, so engines hold one `Arc<dyn Store>`.
-pub trait Store: DirectiveStore + TaskStore + AllowlistStore + RunStore + StoreAdmin {}
+pub trait Store:
+    DirectiveStore
+    + TaskStore
+    + AllowlistStore
+    + RunStore
+    + ArtifactStore
+    + AccountingStore
+    + StoreAdmin
+{
+}
 
-impl<T> Store for T where T: DirectiveStore + TaskStore + AllowlistStore + RunStore + StoreAdmin {}
+impl<T> Store for T where
+    T: DirectiveStore
+        + TaskStore
+        + AllowlistStore
+        + RunStore
+        + ArtifactStore
+        + AccountingStore
+        + StoreAdmin
+{
+}

@@ -4,5 +4,5 @@
 
 pub mod gpu;
 pub mod logs;
-mod markdown;
+pub(crate) mod markdown;
 pub mod services;

@@ -1,18 +1,23 @@
 //! The REST API under `/api/` (SPEC §4). Handlers parse input with the extractors in this
 //! module, call one engine method, and render; errors go through [`ApiError`].
 
+pub mod accounting;
+pub mod artifacts;
 pub mod containers;
 pub mod directives;
 pub mod json;
+pub mod metrics;
 pub mod pagination;
 pub mod path;
+pub mod query;
 pub mod root;
+pub mod runs;
 pub mod tasks;
 
 use axum::Router;
 use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -52,6 +57,37 @@ pub(crate) fn routes() -> Router<AppState> {
                 .patch(containers::update)
                 .delete(containers::delete),
         ),
+        ("/api/runs/launch/", post(runs::launch)),
+        ("/api/runs/", get(runs::list)),
+        // A static segment outranks `{id}` whatever the order; listed first for the reader.
+        (
+            "/api/runs/since-last-success/",
+            get(runs::since_last_success),
+        ),
+        ("/api/runs/{id}/", get(runs::get)),
+        ("/api/runs/{id}/jobs/", get(runs::jobs)),
+        ("/api/runs/{id}/report/", get(runs::report)),
+        ("/api/runs/{id}/artifacts/", get(runs::artifacts)),
+        ("/api/runs/{id}/cancel/", post(runs::cancel)),
+        ("/api/runs/{id}/approve/", post(runs::approve)),
+        ("/api/runs/{id}/deny/", post(runs::deny)),
+        ("/api/approvals/", get(runs::approvals)),
+        ("/api/artifacts/", get(artifacts::list)),
+        ("/api/artifacts/{id}/", get(artifacts::get)),
+        ("/api/artifacts/{id}/download/", get(artifacts::download)),
+        (
+            "/api/container-inventory/",
+            get(accounting::container_inventory),
+        ),
+        ("/api/network-policies/", get(accounting::network_policies)),
+        ("/api/token-stats/", get(accounting::token_stats)),
+        ("/api/cost-report/", get(accounting::cost_report)),
+        (
+            "/api/usage-by-directive/",
+            get(accounting::usage_by_directive),
+        ),
+        ("/metrics", get(metrics::prometheus)),
+        ("/metrics/json/", get(metrics::json)),
     ] {
         router = crate::routing::with_and_without_slash(router, path, methods);
     }

@@ -38,6 +38,24 @@ pub struct Paginated<T> {
     pub results: Vec<T>,
 }
 
+/// A short collection returned whole (one row per task, model or directive), counted like a
+/// page so clients read both the same way.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Listing<T> {
+    /// Items in the collection.
+    pub count: u64,
+    pub results: Vec<T>,
+}
+
+impl<T> Listing<T> {
+    pub fn new(results: Vec<T>) -> Self {
+        Self {
+            count: results.len() as u64,
+            results,
+        }
+    }
+}
+
 /// The validated page request plus what it takes to build the links.
 #[derive(Debug, Clone)]
 pub struct Pagination {

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use cyberbrain_core::Config;
+use cyberbrain_core::container::DockerEngine;
 use cyberbrain_core::guardrails::locality::{self, Locality};
 use url::Url;
 
@@ -268,7 +269,8 @@ fn files_within(dir: &Path, depth: usize) -> Vec<PathBuf> {
     files
 }
 
-/// The container engine named by `DOCKER_HOST`: does its socket exist, or its TCP port answer?
+/// The container engine named by `DOCKER_HOST`: does it answer a version request? Without
+/// `DOCKER_HOST`, look for the usual sockets and say how to use one.
 async fn check_container_engine(config: &Config) -> Check {
     let docker_host = config.containers.docker_host.trim();
     if docker_host.is_empty() {
@@ -294,55 +296,41 @@ async fn check_container_engine(config: &Config) -> Check {
             ),
         };
     }
-    if let Some(path) = docker_host.strip_prefix("unix://") {
-        let socket = Path::new(path);
-        return if socket.exists() {
+    let engine = match DockerEngine::connect(docker_host) {
+        Ok(engine) => engine.with_timeout(PROBE_TIMEOUT),
+        Err(e) => {
+            return Check::new(
+                "engine",
+                State::Warn,
+                format!("DOCKER_HOST={docker_host} cannot be used: {e}"),
+            );
+        }
+    };
+    match engine.version().await {
+        Ok(version) => {
+            let product = if version.product.is_empty() {
+                "engine"
+            } else {
+                version.product.as_str()
+            };
             Check::new(
                 "engine",
                 State::Ok,
-                format!("socket {path} exists (DOCKER_HOST)"),
-            )
-        } else {
-            Check::new(
-                "engine",
-                State::Warn,
                 format!(
-                    "DOCKER_HOST={docker_host}, but {path} does not exist; start Docker or \
-                     Podman, or fix DOCKER_HOST"
+                    "{product} {} (API {}) answers at {docker_host}",
+                    version.version, version.api_version
                 ),
             )
-        };
-    }
-    if let Some(authority) = docker_host.strip_prefix("tcp://") {
-        let authority = authority.trim_end_matches('/');
-        let addresses: Vec<std::net::SocketAddr> = match tokio::net::lookup_host(authority).await {
-            Ok(addresses) => addresses.collect(),
-            Err(e) => {
-                return Check::new(
-                    "engine",
-                    State::Warn,
-                    format!("DOCKER_HOST={docker_host} does not resolve: {e}"),
-                );
-            }
-        };
-        return match probe::connect(&addresses, PROBE_TIMEOUT).await {
-            Ok(_) => Check::new(
-                "engine",
-                State::Ok,
-                format!("{docker_host} accepts connections"),
+        }
+        Err(e) => Check::new(
+            "engine",
+            State::Warn,
+            format!(
+                "DOCKER_HOST={docker_host} does not answer: {e}; start Docker or Podman, or fix \
+                 DOCKER_HOST (container steps report container_engine_unavailable meanwhile)"
             ),
-            Err(e) => Check::new(
-                "engine",
-                State::Warn,
-                format!("DOCKER_HOST={docker_host} does not answer: {e}"),
-            ),
-        };
+        ),
     }
-    Check::new(
-        "engine",
-        State::Warn,
-        format!("DOCKER_HOST={docker_host} is neither unix://PATH nor tcp://HOST:PORT"),
-    )
 }
 
 fn default_engine_sockets() -> Vec<PathBuf> {
@@ -525,6 +513,41 @@ mod tests {
         assert!(find_executable("/bin/sh").is_some());
         assert!(find_executable("definitely-not-a-command-xyz").is_none());
         assert!(find_executable("").is_none());
+    }
+
+    #[tokio::test]
+    async fn the_container_engine_is_asked_for_its_version() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buffer = [0u8; 4096];
+                    let _ = socket.read(&mut buffer).await;
+                    let body = r#"{"Version":"4.3.1","ApiVersion":"1.41","Components":[{"Name":"Podman Engine","Version":"4.3.1"}]}"#;
+                    let reply = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = socket.write_all(reply.as_bytes()).await;
+                });
+            }
+        });
+        let mut config = Config::default();
+        config.containers.docker_host = format!("tcp://127.0.0.1:{port}");
+        let check = check_container_engine(&config).await;
+        assert_eq!(check.state, State::Ok, "{}", check.detail);
+        assert!(
+            check.detail.contains("Podman Engine 4.3.1 (API 1.41)"),
+            "{}",
+            check.detail
+        );
+
+        config.containers.docker_host = "unix:///nonexistent/podman.sock".into();
+        let check = check_container_engine(&config).await;
+        assert_eq!(check.state, State::Warn, "{}", check.detail);
+        assert!(check.detail.contains("does not answer"), "{}", check.detail);
     }
 
     #[tokio::test]

@@ -1,4 +1,5 @@
-//! The `cyberbrain` command line: `serve`, `migrate`, `doctor` and `mcp --stdio`.
+//! The `cyberbrain` command line: `serve`, `scheduler`, `run`, `migrate`, `doctor` and
+//! `mcp --stdio`.
 //!
 //! Every command loads the configuration the same way (`--config PATH`, else `./cyberbrain.toml`
 //! when present, then the environment) and logs to stderr, so stdout stays free for command
@@ -10,7 +11,10 @@ mod mcp;
 mod migrate;
 mod open;
 mod probe;
+mod run;
+mod scheduler;
 mod serve;
+mod signal;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -34,8 +38,18 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve the REST API, web UI, API docs and MCP endpoint.
-    Serve,
+    /// Serve the REST API, web UI, API docs and MCP endpoint, and execute runs in-process.
+    Serve {
+        /// Do not execute runs in this process (leave them to `cyberbrain scheduler` workers).
+        #[arg(long)]
+        no_executor: bool,
+    },
+    /// Run a standalone worker that executes runs (no HTTP). For now it runs executors only;
+    /// the schedule poller joins it in a later release.
+    Scheduler,
+    /// Launch a run from the command line (trigger `manual`) through the same engine path as
+    /// the API; with --wait, execute it in this process and print its report.
+    Run(run::RunArgs),
     /// Apply database migrations and print the schema version.
     Migrate,
     /// Check every component (database, LLM, embedder files, container engine, nvidia-smi,
@@ -108,7 +122,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     let config = load_config(&cli)?;
     logging::set_redacted_mode(config.privacy.redacted_mode);
     match cli.command {
-        Command::Serve => serve::run(config).await.map(|()| ExitCode::SUCCESS),
+        Command::Serve { no_executor } => serve::run(config, !no_executor)
+            .await
+            .map(|()| ExitCode::SUCCESS),
+        Command::Scheduler => scheduler::run(config).await.map(|()| ExitCode::SUCCESS),
+        Command::Run(args) => run::run(config, args).await,
         Command::Migrate => migrate::run(config).await.map(|()| ExitCode::SUCCESS),
         Command::Doctor => doctor::run(config).await,
         Command::Mcp { stdio } => mcp::run(config, stdio).await.map(|()| ExitCode::SUCCESS),

@@ -1,8 +1,12 @@
-//! `cyberbrain serve`: REST API, web UI, API docs and MCP on one address.
+//! `cyberbrain serve`: REST API, web UI, API docs and MCP on one address, and (unless
+//! `--no-executor`) an executor that runs launched jobs in the same process.
 //!
 //! With no configuration at all this creates `./cyberbrain-data/` (database, artifacts,
-//! uploads) and listens on `127.0.0.1:9595`. SIGINT or SIGTERM stop it gracefully: the listener
-//! closes and requests in flight finish.
+//! uploads) and listens on `127.0.0.1:9595`. The configured LLM and container engine are
+//! attached at start-up, so a public LLM endpoint stops the server before it listens (G1).
+//! SIGINT or SIGTERM stop it gracefully: the listener closes, requests in flight finish, and the
+//! executor stops claiming and waits for its running jobs (their leases let another executor
+//! take over whatever is still running after the grace period).
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -10,10 +14,13 @@ use std::path::Path;
 use cyberbrain_core::Config;
 use tokio::net::TcpListener;
 
+use cyberbrain_core::engine::Executor;
+
+use super::signal::shutdown_signal;
 use super::{CliError, open};
 use crate::{AppState, RouterOptions};
 
-pub(crate) async fn run(config: Config) -> Result<(), CliError> {
+pub(crate) async fn run(config: Config, with_executor: bool) -> Result<(), CliError> {
     create_directories(&config)?;
     let bind: SocketAddr = config.server.bind.parse().map_err(|_| {
         CliError::usage(format!(
@@ -23,7 +30,7 @@ pub(crate) async fn run(config: Config) -> Result<(), CliError> {
     })?;
     let options = RouterOptions::from_config(&config);
     let auth_enabled = config.auth.enabled;
-    let cb = open::migrated(config).await?;
+    let cb = open::with_plugins(config).await?;
     let database = match cb.store().info().await {
         Ok(info) => format!(
             "{} at {} (schema {})",
@@ -32,6 +39,8 @@ pub(crate) async fn run(config: Config) -> Result<(), CliError> {
         Err(e) => format!("unknown ({e})"),
     };
 
+    // Installed before the listener opens, so a signal at any later moment stops gracefully.
+    let shutdown = shutdown_signal();
     let listener = TcpListener::bind(bind).await.map_err(|e| {
         CliError::failed(format!(
             "cannot listen on {bind}: {e}; choose a free address with CYBERBRAIN_BIND or server.bind"
@@ -48,15 +57,31 @@ pub(crate) async fn run(config: Config) -> Result<(), CliError> {
         );
     }
 
+    let executor = if with_executor {
+        let executor = Executor::new(cb.clone());
+        tracing::info!(owner = executor.owner(), "executing runs in this process");
+        Some(executor.spawn())
+    } else {
+        tracing::info!(
+            "--no-executor: runs are executed by `cyberbrain scheduler` workers, not here"
+        );
+        None
+    };
     let app = crate::router_with(AppState::new(cb), options);
     tracing::info!(
         "cyberbrain {} listening on http://{local}/ (API /api/, docs /api/docs/, MCP /mcp; database {database})",
         env!("CARGO_PKG_VERSION")
     );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
         .await
-        .map_err(|e| CliError::failed(format!("the server stopped with an error: {e}")))?;
+        .map_err(|e| CliError::failed(format!("the server stopped with an error: {e}")));
+    if let Some(executor) = executor
+        && let Err(e) = executor.shutdown().await
+    {
+        tracing::error!(error = %e, "the executor stopped with an error");
+    }
+    served?;
     tracing::info!("cyberbrain stopped");
     Ok(())
 }
@@ -105,32 +130,4 @@ fn warn_exposed(local: SocketAddr) {
          127.0.0.1 (CYBERBRAIN_BIND=127.0.0.1:9595) or turn authentication on (AUTH_ENABLED=true)."
     );
     tracing::warn!("**************************************************************************");
-}
-
-/// Resolves on the first SIGINT (Ctrl-C) or SIGTERM (`docker stop`, systemd).
-async fn shutdown_signal() {
-    let interrupt = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %e, "cannot listen for Ctrl-C; stop the server with SIGTERM");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM; stop the server with Ctrl-C");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => tracing::info!("interrupted; shutting down"),
-        () = terminate => tracing::info!("terminated; shutting down"),
-    }
 }

@@ -1,23 +1,32 @@
-//! The dashboard: catalogue counts and component health at a glance.
+//! The dashboard: launch buttons, the latest runs, catalogue counts and component health at a
+//! glance.
 
 use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use cyberbrain_core::domain::{MAX_PAGE_SIZE, Page, PageRequest};
+use cyberbrain_core::domain::{MAX_PAGE_SIZE, Page, PageRequest, RunQuery};
 use cyberbrain_core::engine::{ComponentHealth, ComponentState};
 use cyberbrain_core::{Cyberbrain, Result};
 
 use super::page::{Flash, Layout, render, screen};
+use super::runs::{RunRow, TaskChoice, active_tasks, rows};
 use crate::state::AppState;
 
 /// Pages read at most when counting; catalogues are small, this only bounds a pathological one.
 const MAX_COUNT_PAGES: u32 = 100;
 
+/// Runs the dashboard lists.
+const RECENT_RUNS: u32 = 5;
+
 #[derive(Debug, Template)]
 #[template(path = "dashboard.html")]
 pub(crate) struct DashboardPage {
     layout: Layout,
+    /// One launch button each; `None` when the catalogue cannot be read.
+    launch_tasks: Option<Vec<TaskChoice>>,
+    recent_runs: Option<Vec<RunRow>>,
+    pending_approvals: Option<u64>,
     directives: Option<Tally>,
     tasks: Option<Tally>,
     allowlist: Option<Tally>,
@@ -76,8 +85,24 @@ pub(crate) async fn show(State(state): State<AppState>, flash: Flash) -> Respons
     })
     .await;
     let health = cb.health().await;
+    let launch_tasks = logged(active_tasks(cb).await);
+    let recent_runs = match cb
+        .list_runs(RunQuery::new(PageRequest::first(RECENT_RUNS)))
+        .await
+    {
+        Ok(page) => logged(rows(cb, &page.items).await),
+        Err(error) => logged(Err(error)),
+    };
+    let pending_approvals = logged(
+        cb.pending_approvals(PageRequest::first(1))
+            .await
+            .map(|page| page.count),
+    );
     let page = DashboardPage {
         layout: Layout::new("Dashboard", "dashboard", flash),
+        launch_tasks,
+        recent_runs,
+        pending_approvals,
         directives,
         tasks,
         allowlist,
@@ -91,6 +116,13 @@ pub(crate) async fn show(State(state): State<AppState>, flash: Flash) -> Respons
         ],
     };
     render(StatusCode::OK, &page)
+}
+
+/// The value, or `None` with the failure logged: one broken panel must not hide the others.
+fn logged<T>(result: Result<T>) -> Option<T> {
+    result
+        .inspect_err(|error| tracing::warn!(%error, "a dashboard panel could not be read"))
+        .ok()
 }
 
 /// Counts the active rows of a collection by reading it page by page; `None` when the store

@@ -38,6 +38,16 @@ impl Fields {
             .unwrap_or_default()
     }
 
+    /// Every non-empty value sent under `name`, trimmed, in order (a group of checkboxes).
+    pub fn all(&self, name: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(key, _)| key == name)
+            .map(|(_, value)| value.trim().to_string())
+            .filter(|value| !value.is_empty())
+            .collect()
+    }
+
     /// A multi-line text field with browser line endings (`\r\n`) turned into `\n`, so saving an
     /// unchanged text never counts as a change.
     pub fn multiline(&self, name: &str) -> String {
@@ -177,6 +187,9 @@ pub(crate) struct Pager {
     pub total: u64,
     pub prev: Option<u32>,
     pub next: Option<u32>,
+    /// The list's other query parameters (its filters), encoded and ending in `&` when there
+    /// are any, so moving between pages keeps them.
+    pub query: String,
 }
 
 impl Pager {
@@ -186,7 +199,23 @@ impl Pager {
             total: page.count,
             prev: (request.page > 1).then(|| request.page - 1),
             next: page.has_next(request).then(|| request.page + 1),
+            query: String::new(),
         }
+    }
+
+    /// Keeps these (non-empty) filters in the page links.
+    pub fn with_filters(mut self, filters: &[(&str, &str)]) -> Self {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        for (name, value) in filters.iter().filter(|(_, value)| !value.is_empty()) {
+            query.append_pair(name, value);
+        }
+        let query = query.finish();
+        self.query = if query.is_empty() {
+            query
+        } else {
+            format!("{query}&")
+        };
+        self
     }
 
     /// Whether there is more than one page to move between.
@@ -261,6 +290,27 @@ mod tests {
         assert_eq!(page_request(Some("x=1&page=abc"), 50).page, 1);
         assert_eq!(page_request(Some("page=0"), 50).page, 1);
         assert_eq!(page_request(None, 50).page, 1);
+    }
+
+    #[test]
+    fn page_links_keep_the_filters() {
+        let page = cyberbrain_core::domain::Page {
+            count: 120,
+            items: vec![(); 50],
+        };
+        let pager = Pager::new(PageRequest::first(50).with_page(2), &page).with_filters(&[
+            ("status", "pending"),
+            ("task", "a&b"),
+            ("empty", ""),
+        ]);
+        assert_eq!(pager.query, "status=pending&task=a%26b&");
+        assert_eq!((pager.prev, pager.next), (Some(1), Some(3)));
+        assert_eq!(
+            Pager::new(PageRequest::first(50), &page)
+                .with_filters(&[])
+                .query,
+            ""
+        );
     }
 
     #[test]

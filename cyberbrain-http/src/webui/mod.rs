@@ -1,4 +1,5 @@
-//! The server-rendered web UI: dashboard, directives, tasks and the container allowlist.
+//! The server-rendered web UI: dashboard (with launch buttons), runs, approvals, directives,
+//! tasks and the container allowlist.
 //!
 //! Pages are askama templates (`cyberbrain-http/templates/`, HTML auto-escaping on) rendered from
 //! the same engine calls the REST API uses, so both surfaces apply the same rules. Forms post
@@ -11,7 +12,9 @@ mod assets;
 mod dashboard;
 mod directives;
 mod form;
+mod markdown;
 mod page;
+mod runs;
 mod tasks;
 
 use axum::Router;
@@ -27,6 +30,13 @@ pub fn routes() -> Router<AppState> {
         ("/webui/", get(dashboard::show)),
         ("/webui/static/app.css", get(assets::stylesheet)),
         ("/webui/static/app.js", get(assets::script)),
+        ("/webui/runs/", get(runs::list)),
+        ("/webui/runs/launch/", post(runs::launch)),
+        ("/webui/runs/{id}/", get(runs::detail)),
+        ("/webui/runs/{id}/cancel/", post(runs::cancel)),
+        ("/webui/runs/{id}/approve/", post(runs::approve)),
+        ("/webui/runs/{id}/deny/", post(runs::deny)),
+        ("/webui/approvals/", get(runs::approvals)),
         (
             "/webui/directives/",
             get(directives::list).post(directives::create),

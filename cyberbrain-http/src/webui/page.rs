@@ -26,7 +26,8 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; scr
 #[derive(Debug, Clone)]
 pub(crate) struct Layout {
     pub title: String,
-    /// Which navigation entry is highlighted: `dashboard`, `directives`, `tasks`, `allowlist`.
+    /// Which navigation entry is highlighted: `dashboard`, `runs`, `approvals`, `directives`,
+    /// `tasks`, `allowlist`.
     pub nav: &'static str,
     pub notice: Option<String>,
     pub version: &'static str,
@@ -242,6 +243,16 @@ impl Back {
         nav: "allowlist",
         href: "/webui/allowlist",
         label: "Allowlist",
+    };
+    pub const RUNS: Self = Self {
+        nav: "runs",
+        href: "/webui/runs",
+        label: "Runs",
+    };
+    pub const APPROVALS: Self = Self {
+        nav: "approvals",
+        href: "/webui/approvals",
+        label: "Approvals",
     };
 }
 

@@ -4,11 +4,13 @@
 #![allow(dead_code)] // each test file uses a different part of this
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
-use cyberbrain_core::domain::PageRequest;
+use cyberbrain_core::domain::{PageRequest, RunQuery};
+use cyberbrain_core::engine::{Executor, ExecutorHandle, ExecutorOptions};
 use cyberbrain_core::store::StoreAdmin;
 use cyberbrain_core::{Config, Cyberbrain};
 use cyberbrain_http::AppState;
@@ -59,6 +61,8 @@ impl TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config::default();
         config.paths.data_dir = dir.path().to_path_buf();
+        // Deterministic on any machine: gpu_report finds no GPUs and still completes.
+        config.gpu.nvidia_smi = "/nonexistent/nvidia-smi".into();
         adjust(&mut config);
         let url = format!("sqlite://{}", dir.path().join("cyberbrain.db").display());
         let store = SqliteStore::connect(&url).await.expect("connect");
@@ -121,6 +125,12 @@ impl TestApp {
         self.send(request.body(body.into()).unwrap()).await
     }
 
+    /// A `POST` without a body (the run actions take none).
+    pub async fn post_empty(&self, uri: &str) -> TestResponse {
+        self.send(Request::post(uri).body(Body::empty()).unwrap())
+            .await
+    }
+
     /// Every row of every collection this API writes, to prove a refused request wrote nothing.
     pub async fn snapshot(&self) -> Value {
         let all = PageRequest::first(200);
@@ -128,6 +138,38 @@ impl TestApp {
             "directives": self.cb.list_directives(all).await.expect("list").items,
             "tasks": self.cb.list_tasks(all).await.expect("list").items,
             "containers": self.cb.list_allowlist(all).await.expect("list").items,
+            "runs": self.cb.list_runs(RunQuery::new(all)).await.expect("list").items,
         })
+    }
+
+    /// An executor over this app's engine, running until the handle is shut down or dropped.
+    pub fn executor(&self) -> ExecutorHandle {
+        Executor::new(self.cb.clone())
+            .with_options(ExecutorOptions::default().with_poll_interval(Duration::from_millis(50)))
+            .spawn()
+    }
+
+    /// Polls `GET /api/runs/{id}/` until the run ended and its report file is written (the
+    /// executor writes it right after the run's status turns terminal); returns the detail.
+    pub async fn wait_until_reported(&self, run_id: i64) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let detail = self.get(&format!("/api/runs/{run_id}/")).await.json();
+            let status = detail["status"].as_str().unwrap_or_default().to_string();
+            if matches!(status.as_str(), "completed" | "failed" | "cancelled") {
+                let report = self
+                    .get(&format!("/api/runs/{run_id}/report/"))
+                    .await
+                    .json();
+                if report["markdown"].is_string() {
+                    return detail;
+                }
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "run {run_id} is still {status} (or unreported) after 30 s: {detail}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 }

@@ -21,11 +21,20 @@ pub const HOST: &str = "localhost:9595";
 
 /// A migrated, seeded SQLite engine in a fresh temp dir (kept alive by the returned guard).
 pub async fn engine() -> (tempfile::TempDir, Cyberbrain) {
+    engine_with(|_| {}).await
+}
+
+/// [`engine`] with the configuration adjusted by `configure` (data under the temp dir already).
+pub async fn engine_with(configure: impl FnOnce(&mut Config)) -> (tempfile::TempDir, Cyberbrain) {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}", dir.path().join("cyberbrain.db").display());
     let store = SqliteStore::connect(&url).await.expect("connect to SQLite");
     store.migrate().await.expect("migrate");
-    (dir, Cyberbrain::new(Arc::new(store), Config::default()))
+    let mut config = Config::default();
+    // Reports and artifacts land in the temp dir, never in the working directory.
+    config.paths.data_dir = dir.path().to_path_buf();
+    configure(&mut config);
+    (dir, Cyberbrain::new(Arc::new(store), config))
 }
 
 pub async fn service() -> (tempfile::TempDir, McpHttpService) {

@@ -13,6 +13,23 @@ Open a database and work with directives, task definitions and the container all
     except cyberbrain.InvalidInput as e:
         print(e.fields)  # {"directive_type": ['"D9" is not one of "D1", …']}
 
+Launch a diagnostic run, execute it in this process and read its report::
+
+    run = cb.launch_and_wait(["gpu_report"], timeout_s=120)
+    print(run["status"], cb.run_report(run["id"])["markdown"])
+
+``launch`` only creates the run; an executor runs it: ``cyberbrain serve`` on the same database,
+``cb.start_executor()`` (until ``cb.stop_executor()``), or ``launch_and_wait``, which runs one
+while it waits. A local model can be a plain function (token counts as your model reported
+them)::
+
+    def my_llm(messages):
+        answer = model.chat(messages)
+        return {"text": answer.text, "prompt_tokens": answer.prompt_tokens,
+                "completion_tokens": answer.completion_tokens}
+
+    cb = cyberbrain.Cyberbrain.open("sqlite:///cb.db", llm=my_llm)
+
 Every method returns plain ``dict``/``list`` values (times as RFC 3339 strings) and raises a
 subclass of :class:`CyberbrainError`. Calls release the GIL while they wait on the database, and
 one :class:`Cyberbrain` handle may be shared by any number of threads.

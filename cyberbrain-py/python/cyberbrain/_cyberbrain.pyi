@@ -4,7 +4,7 @@ Result shapes are declared in :mod:`cyberbrain.types` (at run time every result 
 ``dict``).
 """
 
-from typing import Any, Dict, List, Optional, Union, final
+from typing import Any, Dict, List, Optional, Sequence, Union, final
 
 from typing_extensions import Unpack
 
@@ -12,15 +12,24 @@ from .types import (
     AllowlistEntry,
     AllowlistFields,
     AllowlistPage,
+    ArtifactPage,
+    CostReport,
     Directive,
     DirectiveFields,
     DirectivePage,
     DirectiveTypeName,
     Health,
+    LlmCallable,
     OpenOptions,
+    Run,
+    RunDetail,
+    RunPage,
+    RunReport,
+    RunStatusName,
     TaskDefinition,
     TaskFields,
     TaskPage,
+    TokenStats,
 )
 
 __all__ = [
@@ -43,13 +52,23 @@ class Cyberbrain:
     """A Cyberbrain SDK handle. Thread-safe; blocking calls release the GIL."""
 
     @staticmethod
-    def open(url: str, **config: Unpack[OpenOptions]) -> "Cyberbrain":
+    def open(
+        url: str, *, llm: Optional[LlmCallable] = None, **config: Unpack[OpenOptions]
+    ) -> "Cyberbrain":
         """Open (creating if needed) and migrate the database ``url`` names.
 
-        ``url``: ``sqlite:///abs/path.db``, ``sqlite://relative/path.db`` or a file path.
-        ``postgres://…`` raises :class:`Unavailable` (no Postgres backend in this version).
-        Keywords override configuration; ``config_file`` loads a ``cyberbrain.toml`` first.
-        The process environment is not read. Unknown keywords raise :class:`InvalidInput`.
+        ``url``: ``sqlite:///abs/path.db``, ``sqlite://relative/path.db``, a file path, or
+        ``postgres://…``. Keywords override configuration; ``config_file`` loads a
+        ``cyberbrain.toml`` first. The process environment is not read. Unknown keywords raise
+        :class:`InvalidInput`, and so does an LLM endpoint that is not local (G1).
+
+        The configured OpenAI-compatible LLM client (``llm_endpoint``, ``llm_model``) and
+        container engine (``docker_host``) are attached; neither is contacted here. ``llm``
+        replaces the LLM client with a Python callable taking the chat messages
+        (``[{"role", "content"}, …]``) and returning ``{"text", "prompt_tokens",
+        "completion_tokens"}`` (optionally ``"total_tokens"``, ``"model"``): the counts your
+        model reported, never estimates. It is called from an executor thread, with the GIL held
+        only for the call; an exception it raises fails the job, naming only its type.
         """
     @property
     def backend(self) -> str:
@@ -107,6 +126,95 @@ class Cyberbrain:
         """Add the entry, or replace the one with the same ``container_id`` (keeping its id)."""
     def update_allowlist_entry(self, id: int, **fields: Unpack[AllowlistFields]) -> AllowlistEntry: ...
     def delete_allowlist_entry(self, id: int) -> None: ...
+
+    # runs
+    def launch(
+        self,
+        tasks: Union[str, Sequence[str], None] = None,
+        *,
+        task_ids: Optional[Sequence[int]] = None,
+        directive_id: Optional[int] = None,
+        custom_directive_text: Optional[str] = None,
+        use_rag: Optional[bool] = None,
+        task3_scope: Optional[str] = None,
+    ) -> Run:
+        """Launch a run (trigger ``python``) through the engine's one launch path.
+
+        ``tasks``: keys or aliases (``"log_triage"``, ``"task1"``; one str is one task), or
+        ``task_ids``, not both; neither (or empty) runs every active task. ``directive_id`` or
+        ``custom_directive_text`` (a read-only D1 run), not both; neither uses ``default``.
+        ``use_rag`` (None is False) adds knowledge-base passages to the analysis.
+        ``task3_scope``: ``"allowlist"`` (default) or ``"all"`` (D4 only). Every broken rule is
+        an :class:`InvalidInput` naming the argument, and nothing is created. A run whose
+        directive requires approval starts with ``approval_status == "pending"``.
+
+        The run only executes when an executor runs: ``cyberbrain serve`` or ``cyberbrain
+        scheduler`` on the same database, :meth:`start_executor`, or :meth:`launch_and_wait`.
+        """
+    def launch_and_wait(
+        self,
+        tasks: Union[str, Sequence[str], None] = None,
+        *,
+        task_ids: Optional[Sequence[int]] = None,
+        directive_id: Optional[int] = None,
+        custom_directive_text: Optional[str] = None,
+        use_rag: Optional[bool] = None,
+        task3_scope: Optional[str] = None,
+        timeout_s: float = 300.0,
+    ) -> Run:
+        """:meth:`launch`, then wait for the run like :meth:`wait_for_run`, running an
+        in-process executor for the duration of the wait unless :meth:`start_executor` started
+        one. That executor runs every runnable job in the database (other runs' too), with the
+        configured concurrency limits. Returns the run once it ended, or at once when it awaits
+        approval."""
+    def list_runs(
+        self,
+        status: Optional[RunStatusName] = None,
+        task: Optional[str] = None,
+        page: int = 1,
+        page_size: int = 50,
+    ) -> RunPage:
+        """Runs, newest first; ``task`` is a key or alias (runs with a job of that task)."""
+    def get_run(self, id: int) -> RunDetail:
+        """The run with its jobs and LLM calls (token counts only)."""
+    def run_report(self, id: int) -> RunReport:
+        """``report.md`` (``markdown``) and ``summary.json`` (``json``) once the run ended."""
+    def wait_for_run(self, id: int, timeout_s: float = 300.0) -> Run:
+        """Block (GIL released, Ctrl-C honoured) until the run ended or awaits approval.
+        Raises :class:`Unavailable` after ``timeout_s`` (is an executor running?)."""
+    def cancel_run(self, id: int) -> Run:
+        """Cancel at once when no job runs, else at the running jobs' next lease check.
+        An ended run raises :class:`Conflict`."""
+    def approve_run(self, id: int, approver: Optional[str] = None) -> Run:
+        """Approve a run awaiting approval, recording the approver (``"anonymous"`` when None),
+        the time and the snapshot hash; any other approval state raises :class:`Conflict`."""
+    def deny_run(self, id: int, approver: Optional[str] = None) -> Run:
+        """Deny a run awaiting approval (recording the approver), which cancels it."""
+    def pending_approvals(self, page: int = 1, page_size: int = 50) -> RunPage:
+        """Runs awaiting approval, newest first."""
+
+    # executor
+    def start_executor(self) -> None:
+        """Run jobs in this process until :meth:`stop_executor`: claims every runnable job in
+        the database with a lease, within the configured limits, alongside executors in other
+        processes. Raises :class:`Conflict` when this handle already runs one."""
+    def stop_executor(self) -> bool:
+        """Stop claiming and wait (up to 30 s) for running jobs; False when none was running.
+        Dropping the handle instead stops it at once, leaving running jobs to lease expiry."""
+    @property
+    def executor_running(self) -> bool: ...
+
+    # artifacts and accounting
+    def list_artifacts(
+        self, run_id: Optional[int] = None, page: int = 1, page_size: int = 50
+    ) -> ArtifactPage:
+        """Report files, optionally of one run (an unknown run raises :class:`NotFound`)."""
+    def read_artifact(self, id: int) -> bytes:
+        """An artifact file's bytes, read through the artifacts-root check (G8)."""
+    def token_stats(self) -> TokenStats:
+        """Totals over every recorded LLM call."""
+    def cost_report(self) -> CostReport:
+        """Estimated cost per model from the configured per-1000-token rates."""
 
 # ----- exceptions --------------------------------------------------------------------------
 

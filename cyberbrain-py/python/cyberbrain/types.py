@@ -10,30 +10,56 @@ REST API returns, times as RFC 3339 strings)::
 """
 
 import os
-from typing import Any, Dict, List, Literal, Optional, TypedDict, Union
+from typing import Any, Callable, Dict, List, Literal, Optional, TypedDict, Union
 
 __all__ = [
     "AllowlistEntry",
     "AllowlistFields",
     "AllowlistPage",
+    "ApprovalStatusName",
+    "Artifact",
+    "ArtifactKindName",
+    "ArtifactPage",
     "ComponentHealth",
     "ComponentStateName",
+    "CostReport",
     "Directive",
     "DirectiveFields",
     "DirectivePage",
+    "DirectiveSnapshot",
     "DirectiveTypeName",
     "Health",
+    "LlmCall",
+    "LlmCallable",
+    "LlmMessage",
+    "LlmResult",
+    "ModelCost",
     "OpenOptions",
+    "Run",
+    "RunDetail",
+    "RunJob",
+    "RunPage",
+    "RunReport",
+    "RunStatusName",
     "StrPath",
     "TaskDefinition",
     "TaskFields",
     "TaskPage",
+    "TokenStats",
 ]
 
 DirectiveTypeName = Literal["D1", "D2", "D3", "D4"]
 """Autonomy level: D1 read-only, D2 recommend, D3 plan changes, D4 admin override."""
 
 ComponentStateName = Literal["ok", "unavailable", "not_configured"]
+
+RunStatusName = Literal["pending", "running", "completed", "failed", "cancelled"]
+"""A run's (or a job's) status; completed, failed and cancelled are final."""
+
+ApprovalStatusName = Literal["none", "pending", "approved", "denied"]
+"""``pending`` and ``denied`` runs are never executed."""
+
+ArtifactKindName = Literal["markdown", "json", "text", "mermaid"]
 
 StrPath = Union[str, "os.PathLike[str]"]
 """A filesystem path as a str or a path object."""
@@ -95,6 +121,140 @@ class AllowlistPage(TypedDict):
     results: List[AllowlistEntry]
 
 
+class DirectiveSnapshot(TypedDict):
+    """The directive a run executes under, frozen at launch (``id`` is None for custom text)."""
+
+    id: Optional[int]
+    name: str
+    directive_type: DirectiveTypeName
+    version: int
+    directive_text: str
+    task_config: Dict[str, Any]
+    approval_required: bool
+
+
+class Run(TypedDict):
+    id: int
+    status: RunStatusName
+    directive_snapshot: DirectiveSnapshot
+    snapshot_sha256: str
+    use_rag: bool
+    task3_scope: Literal["allowlist", "all"]
+    trigger: Literal["manual", "schedule", "mcp", "python", "api"]
+    schedule_id: Optional[int]
+    approval_status: ApprovalStatusName
+    approved_by: Optional[str]
+    approved_at: Optional[str]
+    approved_snapshot_sha256: Optional[str]
+    cancel_requested_at: Optional[str]
+    created_at: str
+    started_at: Optional[str]
+    ended_at: Optional[str]
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    error_summary: Optional[str]
+    report_summary: Dict[str, Any]
+    """Statuses, counts, findings' titles and severities, paths; never prompt or response."""
+
+
+class RunJob(TypedDict):
+    id: int
+    run_id: int
+    task_key: str
+    status: RunStatusName
+    attempts: int
+    lease_owner: Optional[str]
+    lease_until: Optional[str]
+    started_at: Optional[str]
+    ended_at: Optional[str]
+    result: Dict[str, Any]
+    error_summary: Optional[str]
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class LlmCall(TypedDict):
+    """One LLM call's accounting: counts only, never prompt or response text."""
+
+    id: int
+    run_id: int
+    run_job_id: Optional[int]
+    model: str
+    endpoint_host: str
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    duration_ms: int
+    outcome: Literal["ok", "error"]
+    created_at: str
+
+
+class RunDetail(Run):
+    jobs: List[RunJob]
+    llm_calls: List[LlmCall]
+
+
+class RunReport(TypedDict):
+    id: int
+    status: RunStatusName
+    markdown: Optional[str]
+    """``report.md`` once the run ended, else None."""
+    json: Dict[str, Any]
+    """``summary.json`` once the run ended, else the summary stored so far."""
+    started_at: Optional[str]
+    completed_at: Optional[str]
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class RunPage(TypedDict):
+    count: int
+    results: List[Run]
+
+
+class Artifact(TypedDict):
+    id: int
+    run_id: int
+    run_job_id: Optional[int]
+    kind: ArtifactKindName
+    relative_path: str
+    """Relative to the artifacts root, e.g. ``run_7/report.md``."""
+    size_bytes: int
+    sha256: str
+    mime_type: str
+    created_at: str
+
+
+class ArtifactPage(TypedDict):
+    count: int
+    results: List[Artifact]
+
+
+class TokenStats(TypedDict):
+    total_tokens: int
+    total_prompt_tokens: int
+    total_completion_tokens: int
+    call_count: int
+
+
+class ModelCost(TypedDict):
+    tokens: int
+    prompt_tokens: int
+    completion_tokens: int
+    calls: int
+    estimated_cost: float
+    rate_configured: bool
+
+
+class CostReport(TypedDict):
+    total_cost: float
+    by_model: Dict[str, ModelCost]
+    note: str
+
+
 class ComponentHealth(TypedDict):
     state: ComponentStateName
     detail: str
@@ -110,6 +270,32 @@ class Health(TypedDict):
 
 
 # ----- inputs ------------------------------------------------------------------------------
+
+
+class LlmMessage(TypedDict):
+    """One chat message handed to a Python LLM callable."""
+
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class _LlmResultRequired(TypedDict):
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class LlmResult(_LlmResultRequired, total=False):
+    """What a Python LLM callable returns: the answer and the token counts your model reported
+    (required: counts are never estimated). ``total_tokens`` defaults to the sum; ``model`` to
+    ``llm_model`` or ``"python"``."""
+
+    total_tokens: int
+    model: str
+
+
+LlmCallable = Callable[[List[LlmMessage]], LlmResult]
+"""``Cyberbrain.open(url, llm=…)``: a local model as a Python function."""
 
 
 class DirectiveFields(TypedDict, total=False):

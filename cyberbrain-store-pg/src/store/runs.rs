@@ -1,24 +1,30 @@
-//! `RunStore` (SPEC §2.3, §3.1): runs, their jobs, and job claiming.
-
-use std::collections::BTreeSet;
+//! `RunStore` (SPEC §2.3, §3.1): runs and their jobs. Reads and launches live here; claiming
+//! and leases in [`super::claims`], and everything that ends jobs or runs (finish, reap,
+//! cancel, approve, deny and the roll-up) in [`super::lifecycle`].
 
 use async_trait::async_trait;
-use cyberbrain_core::domain::{ClaimJobs, NewRun, Page, PageRequest, Run, RunJob};
+use cyberbrain_core::domain::{
+    ClaimJobs, FinishJob, JobFinished, LeaseState, NewRun, Page, ReapLeases, RenewLease, Run,
+    RunJob, RunQuery, Timestamp,
+};
 use cyberbrain_core::store::RunStore;
 use cyberbrain_core::{Error, Result};
 use sqlx::postgres::PgRow;
+use sqlx::types::Json;
 use sqlx::{PgConnection, Row};
 
-use super::{PgStore, json, page_of, page_sql, wire};
+use super::{PageSql, PgStore, claims, decode_all, json, lifecycle, page_where, wire};
 use crate::error::PgContext;
 
 macro_rules! run_columns {
     () => {
         "id, status, directive_snapshot, snapshot_sha256, use_rag, task3_scope, \"trigger\", \
-         schedule_id, approval_status, approved_by, approved_at, created_at, started_at, \
-         ended_at, prompt_tokens, completion_tokens, total_tokens, error_summary, report_summary"
+         schedule_id, approval_status, approved_by, approved_at, approved_snapshot_sha256, \
+         cancel_requested_at, created_at, started_at, ended_at, prompt_tokens, \
+         completion_tokens, total_tokens, error_summary, report_summary"
     };
 }
+pub(crate) use run_columns;
 
 macro_rules! job_columns {
     () => {
@@ -26,8 +32,9 @@ macro_rules! job_columns {
          result, error_summary, prompt_tokens, completion_tokens, total_tokens"
     };
 }
+pub(crate) use job_columns;
 
-fn run_from_row(row: &PgRow) -> Result<Run, sqlx::Error> {
+pub(crate) fn run_from_row(row: &PgRow) -> Result<Run, sqlx::Error> {
     Ok(Run {
         id: row.try_get("id")?,
         status: wire(row, "status")?,
@@ -41,6 +48,8 @@ fn run_from_row(row: &PgRow) -> Result<Run, sqlx::Error> {
         approval_status: wire(row, "approval_status")?,
         approved_by: row.try_get("approved_by")?,
         approved_at: row.try_get("approved_at")?,
+        approved_snapshot_sha256: row.try_get("approved_snapshot_sha256")?,
+        cancel_requested_at: row.try_get("cancel_requested_at")?,
         created_at: row.try_get("created_at")?,
         started_at: row.try_get("started_at")?,
         ended_at: row.try_get("ended_at")?,
@@ -52,7 +61,7 @@ fn run_from_row(row: &PgRow) -> Result<Run, sqlx::Error> {
     })
 }
 
-fn job_from_row(row: &PgRow) -> Result<RunJob, sqlx::Error> {
+pub(crate) fn job_from_row(row: &PgRow) -> Result<RunJob, sqlx::Error> {
     Ok(RunJob {
         id: row.try_get("id")?,
         run_id: row.try_get("run_id")?,
@@ -71,11 +80,20 @@ fn job_from_row(row: &PgRow) -> Result<RunJob, sqlx::Error> {
     })
 }
 
-fn jobs(rows: &[PgRow], what: &str) -> Result<Vec<RunJob>> {
-    rows.iter()
-        .map(job_from_row)
-        .collect::<Result<Vec<_>, _>>()
-        .context(what)
+/// One run row (from `RETURNING` or `SELECT`), decoded; an absent row is `NotFound`.
+pub(crate) fn one_run(row: Option<PgRow>, id: i64, what: &str) -> Result<Run> {
+    row.map(|row| run_from_row(&row))
+        .transpose()
+        .context(what)?
+        .ok_or_else(|| Error::not_found("run", id))
+}
+
+/// One job row, decoded; an absent row is `NotFound`.
+pub(crate) fn one_job(row: Option<PgRow>, id: i64, what: &str) -> Result<RunJob> {
+    row.map(|row| job_from_row(&row))
+        .transpose()
+        .context(what)?
+        .ok_or_else(|| Error::not_found("run job", id))
 }
 
 async fn run_exists(conn: &mut PgConnection, id: i64, what: &str) -> Result<bool> {
@@ -86,36 +104,27 @@ async fn run_exists(conn: &mut PgConnection, id: i64, what: &str) -> Result<bool
         .context(what)
 }
 
-/// Picks runnable pending jobs in id order and leases them in one statement. Runnable: the run
-/// is not waiting for (or refused) approval and has not ended or been cancelled.
-/// `FOR UPDATE OF j SKIP LOCKED` makes concurrent claimers — any number of pools and processes
-/// — pass over each other's rows instead of waiting for them or taking them twice: a row locked
-/// by another claimer is skipped, and a row that claimer has already committed no longer matches
-/// `status = 'pending'` when it is re-checked.
-const CLAIM: &str = concat!(
-    "WITH picked AS (\
-       SELECT j.id FROM run_jobs j JOIN runs r ON r.id = j.run_id \
-       WHERE j.status = 'pending' \
-         AND r.approval_status IN ('none', 'approved') \
-         AND r.status IN ('pending', 'running') \
-       ORDER BY j.id LIMIT $4 \
-       FOR UPDATE OF j SKIP LOCKED) \
-     UPDATE run_jobs SET status = 'running', lease_owner = $1, lease_until = $2, \
-       attempts = attempts + 1, started_at = $3 \
-     FROM picked WHERE run_jobs.id = picked.id \
-     RETURNING ",
-    "run_jobs.id, run_jobs.run_id, run_jobs.task_key, run_jobs.status, run_jobs.attempts, \
-     run_jobs.lease_owner, run_jobs.lease_until, run_jobs.started_at, run_jobs.ended_at, \
-     run_jobs.result, run_jobs.error_summary, run_jobs.prompt_tokens, \
-     run_jobs.completion_tokens, run_jobs.total_tokens"
-);
+macro_rules! runs_filter {
+    () => {
+        "WHERE ($1::text IS NULL OR status = $1) \
+           AND ($2::text IS NULL \
+                OR EXISTS (SELECT 1 FROM run_jobs j WHERE j.run_id = runs.id AND j.task_key = $2)) \
+           AND ($3::text IS NULL OR approval_status = $3)"
+    };
+}
 
-/// Marks the runs of claimed jobs running (once: `started_at` keeps the first claim's time).
-/// Rows are locked in id order, so claimers touching overlapping runs cannot deadlock.
-const START_RUNS: &str = "UPDATE runs SET status = 'running', started_at = COALESCE(started_at, $2) \
-     FROM (SELECT id FROM runs WHERE id = ANY($1) AND status = 'pending' ORDER BY id FOR UPDATE) \
-       AS locked \
-     WHERE runs.id = locked.id";
+/// Runs matching every filter given (`$1` status, `$2` a job's task key, `$3` approval state),
+/// newest first.
+const LIST_RUNS: PageSql = PageSql {
+    count: concat!("SELECT COUNT(*) FROM runs ", runs_filter!()),
+    page: concat!(
+        "SELECT ",
+        run_columns!(),
+        " FROM runs ",
+        runs_filter!(),
+        " ORDER BY id DESC LIMIT $4 OFFSET $5"
+    ),
+};
 
 #[async_trait]
 impl RunStore for PgStore {
@@ -167,7 +176,7 @@ impl RunStore for PgStore {
 
     async fn get_run(&self, id: i64) -> Result<Run> {
         let what = format!("loading run {id}");
-        sqlx::query(concat!(
+        let row = sqlx::query(concat!(
             "SELECT ",
             run_columns!(),
             " FROM runs WHERE id = $1"
@@ -175,19 +184,20 @@ impl RunStore for PgStore {
         .bind(id)
         .fetch_optional(self.pool())
         .await
-        .context(&what)?
-        .map(|row| run_from_row(&row))
-        .transpose()
-        .context(&what)?
-        .ok_or_else(|| Error::not_found("run", id))
+        .context(&what)?;
+        one_run(row, id, &what)
     }
 
-    async fn list_runs(&self, page: PageRequest) -> Result<Page<Run>> {
-        page_of(
+    async fn list_runs(&self, query: RunQuery) -> Result<Page<Run>> {
+        let status = query.status.map(|s| s.as_str());
+        let approval = query.approval_status.map(|s| s.as_str());
+        let task_key = query.task_key;
+        page_where(
             self,
             "listing runs",
-            &page_sql!("runs", run_columns!()),
-            page,
+            &LIST_RUNS,
+            query.page,
+            move |q| q.bind(status).bind(task_key.clone()).bind(approval),
             run_from_row,
         )
         .await
@@ -209,41 +219,79 @@ impl RunStore for PgStore {
         .await
         .context(&what)?;
         tx.commit().await.context(&what)?;
-        jobs(&rows, &what)
+        decode_all(&rows, &what, job_from_row)
+    }
+
+    async fn get_run_job(&self, id: i64) -> Result<RunJob> {
+        let what = format!("loading run job {id}");
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            job_columns!(),
+            " FROM run_jobs WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await
+        .context(&what)?;
+        one_job(row, id, &what)
     }
 
     async fn claim_jobs(&self, claim: ClaimJobs) -> Result<Vec<RunJob>> {
-        if claim.limit == 0 {
-            return Ok(Vec::new());
-        }
-        let what = format!("claiming jobs for {:?}", claim.owner);
-        // The selection, the lease and the runs' state change commit together.
-        let mut tx = self.begin(&what).await?;
-        let rows = sqlx::query(CLAIM)
-            .bind(&claim.owner)
-            .bind(claim.lease_until)
-            .bind(claim.now)
-            .bind(i64::from(claim.limit))
-            .fetch_all(&mut *tx)
-            .await
-            .context(&what)?;
-        let mut claimed = jobs(&rows, &what)?;
-        claimed.sort_by_key(|job| job.id);
-        let runs: Vec<i64> = claimed
-            .iter()
-            .map(|job| job.run_id)
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        if !runs.is_empty() {
-            sqlx::query(START_RUNS)
-                .bind(&runs)
-                .bind(claim.now)
-                .execute(&mut *tx)
-                .await
-                .context(&what)?;
-        }
-        tx.commit().await.context(&what)?;
-        Ok(claimed)
+        claims::claim(self, claim).await
+    }
+
+    async fn renew_lease(&self, renew: RenewLease) -> Result<LeaseState> {
+        claims::renew(self, renew).await
+    }
+
+    async fn finish_job(&self, finish: FinishJob) -> Result<JobFinished> {
+        lifecycle::finish(self, finish).await
+    }
+
+    async fn reap_expired_leases(&self, reap: ReapLeases) -> Result<Vec<Run>> {
+        lifecycle::reap(self, reap).await
+    }
+
+    async fn cancel_run(&self, id: i64, now: Timestamp) -> Result<Run> {
+        lifecycle::cancel(self, id, now).await
+    }
+
+    async fn approve_run(&self, id: i64, approver: &str, now: Timestamp) -> Result<Run> {
+        lifecycle::approve(self, id, approver, now).await
+    }
+
+    async fn deny_run(&self, id: i64, approver: &str, now: Timestamp) -> Result<Run> {
+        lifecycle::deny(self, id, approver, now).await
+    }
+
+    async fn set_run_report(&self, run_id: i64, report_summary: serde_json::Value) -> Result<Run> {
+        let what = format!("storing the report summary of run {run_id}");
+        let row = sqlx::query(concat!(
+            "UPDATE runs SET report_summary = $2 WHERE id = $1 RETURNING ",
+            run_columns!()
+        ))
+        .bind(run_id)
+        .bind(Json(&report_summary))
+        .fetch_optional(self.pool())
+        .await
+        .context(&what)?;
+        one_run(row, run_id, &what)
+    }
+
+    async fn last_success(&self, task_key: &str) -> Result<Option<RunJob>> {
+        let what = format!("loading the last success of task {task_key:?}");
+        sqlx::query(concat!(
+            "SELECT ",
+            job_columns!(),
+            " FROM run_jobs WHERE task_key = $1 AND status = 'completed' \
+             ORDER BY ended_at DESC, id DESC LIMIT 1"
+        ))
+        .bind(task_key)
+        .fetch_optional(self.pool())
+        .await
+        .context(&what)?
+        .map(|row| job_from_row(&row))
+        .transpose()
+        .context(&what)
     }
 }

@@ -1,27 +1,33 @@
-//! `RunStore` (SPEC §2.3, §3.1): runs, their jobs, and job claiming.
+//! `RunStore` (SPEC §2.3, §3.1): runs and their jobs. Reading and launching live here; claiming
+//! in [`claim`], and everything that moves a job or run through its lifecycle (leases, finish,
+//! reap, cancel, approvals, roll-up) in [`lifecycle`].
 
-use std::collections::BTreeSet;
+mod claim;
+mod lifecycle;
 
 use async_trait::async_trait;
 use cyberbrain_core::domain::{
-    ApprovalStatus, ClaimJobs, DirectiveSnapshot, JobStatus, NewRun, Page, PageRequest, Run,
-    RunJob, RunStatus, Task3Scope, Trigger,
+    ApprovalStatus, ClaimJobs, DirectiveSnapshot, FinishJob, JobFinished, JobStatus, LeaseState,
+    NewRun, Page, ReapLeases, RenewLease, Run, RunJob, RunQuery, RunStatus, Task3Scope, Timestamp,
+    Trigger,
 };
 use cyberbrain_core::store::RunStore;
 use cyberbrain_core::{Error, Result};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::Value;
 
-use super::{SqliteStore, exists, page_of};
+use super::{Listing, SqliteStore, exists, page_matching};
 use crate::codec::{Json, Time, Wire};
 use crate::error::SqlContext;
 
-const RUN_COLUMNS: &str = "id, status, directive_snapshot, snapshot_sha256, use_rag, task3_scope, \
-     \"trigger\", schedule_id, approval_status, approved_by, approved_at, created_at, started_at, \
-     ended_at, prompt_tokens, completion_tokens, total_tokens, error_summary, report_summary";
+pub(crate) const RUN_COLUMNS: &str = "id, status, directive_snapshot, snapshot_sha256, use_rag, \
+     task3_scope, \"trigger\", schedule_id, approval_status, approved_by, approved_at, \
+     approved_snapshot_sha256, cancel_requested_at, created_at, started_at, ended_at, \
+     prompt_tokens, completion_tokens, total_tokens, error_summary, report_summary";
 
-const JOB_COLUMNS: &str = "id, run_id, task_key, status, attempts, lease_owner, lease_until, \
-     started_at, ended_at, result, error_summary, prompt_tokens, completion_tokens, total_tokens";
+pub(crate) const JOB_COLUMNS: &str = "id, run_id, task_key, status, attempts, lease_owner, \
+     lease_until, started_at, ended_at, result, error_summary, prompt_tokens, completion_tokens, \
+     total_tokens";
 
 fn run_from_row(row: &Row<'_>) -> rusqlite::Result<Run> {
     Ok(Run {
@@ -38,6 +44,10 @@ fn run_from_row(row: &Row<'_>) -> rusqlite::Result<Run> {
         approval_status: row.get::<_, Wire<ApprovalStatus>>("approval_status")?.0,
         approved_by: row.get("approved_by")?,
         approved_at: row.get::<_, Option<Time>>("approved_at")?.map(|t| t.0),
+        approved_snapshot_sha256: row.get("approved_snapshot_sha256")?,
+        cancel_requested_at: row
+            .get::<_, Option<Time>>("cancel_requested_at")?
+            .map(|t| t.0),
         created_at: row.get::<_, Time>("created_at")?.0,
         started_at: row.get::<_, Option<Time>>("started_at")?.map(|t| t.0),
         ended_at: row.get::<_, Option<Time>>("ended_at")?.map(|t| t.0),
@@ -49,7 +59,7 @@ fn run_from_row(row: &Row<'_>) -> rusqlite::Result<Run> {
     })
 }
 
-fn job_from_row(row: &Row<'_>) -> rusqlite::Result<RunJob> {
+pub(crate) fn job_from_row(row: &Row<'_>) -> rusqlite::Result<RunJob> {
     Ok(RunJob {
         id: row.get("id")?,
         run_id: row.get("run_id")?,
@@ -68,11 +78,21 @@ fn job_from_row(row: &Row<'_>) -> rusqlite::Result<RunJob> {
     })
 }
 
-fn load_run(conn: &Connection, id: i64) -> Result<Run> {
+pub(crate) fn load_run(conn: &Connection, id: i64) -> Result<Run> {
     conn.prepare_cached(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"))
         .and_then(|mut s| s.query_row([id], run_from_row).optional())
         .context(&format!("loading run {id}"))?
         .ok_or_else(|| Error::not_found("run", id))
+}
+
+pub(crate) fn load_job(conn: &Connection, id: i64) -> Result<RunJob> {
+    find_job(conn, id)?.ok_or_else(|| Error::not_found("run job", id))
+}
+
+pub(crate) fn find_job(conn: &Connection, id: i64) -> Result<Option<RunJob>> {
+    conn.prepare_cached(&format!("SELECT {JOB_COLUMNS} FROM run_jobs WHERE id = ?1"))
+        .and_then(|mut s| s.query_row([id], job_from_row).optional())
+        .context(&format!("loading run job {id}"))
 }
 
 fn jobs_of(conn: &Connection, run_id: i64) -> Result<Vec<RunJob>> {
@@ -83,16 +103,12 @@ fn jobs_of(conn: &Connection, run_id: i64) -> Result<Vec<RunJob>> {
     .context(&format!("listing jobs of run {run_id}"))
 }
 
-/// Picks runnable pending jobs and leases them in one statement. Runnable: the run is not
-/// waiting for (or refused) approval and has not ended or been cancelled.
-const CLAIM: &str = "UPDATE run_jobs SET status = 'running', lease_owner = ?1, lease_until = ?2, \
-     attempts = attempts + 1, started_at = ?3 \
-     WHERE id IN (SELECT j.id FROM run_jobs j JOIN runs r ON r.id = j.run_id \
-                  WHERE j.status = 'pending' \
-                    AND r.approval_status IN ('none', 'approved') \
-                    AND r.status IN ('pending', 'running') \
-                  ORDER BY j.id LIMIT ?4) \
-     RETURNING ";
+/// Runs matching every filter given (`?1` status, `?2` task key, `?3` approval state; NULL
+/// means any).
+const RUN_FILTER: &str = "(?1 IS NULL OR status = ?1) \
+     AND (?2 IS NULL OR EXISTS (SELECT 1 FROM run_jobs j WHERE j.run_id = runs.id \
+                                AND j.task_key = ?2)) \
+     AND (?3 IS NULL OR approval_status = ?3)";
 
 #[async_trait]
 impl RunStore for SqliteStore {
@@ -139,9 +155,24 @@ impl RunStore for SqliteStore {
         self.read(move |conn| load_run(conn, id)).await
     }
 
-    async fn list_runs(&self, page: PageRequest) -> Result<Page<Run>> {
-        self.read(move |conn| page_of(conn, "runs", RUN_COLUMNS, page, run_from_row))
-            .await
+    async fn list_runs(&self, query: RunQuery) -> Result<Page<Run>> {
+        self.read(move |conn| {
+            let status = query.status.map(Wire);
+            let approval = query.approval_status.map(Wire);
+            page_matching(
+                conn,
+                Listing {
+                    table: "runs",
+                    columns: RUN_COLUMNS,
+                    filter: RUN_FILTER,
+                    order: "id DESC",
+                },
+                &[&status, &query.task_key, &approval],
+                query.page,
+                run_from_row,
+            )
+        })
+        .await
     }
 
     async fn list_run_jobs(&self, run_id: i64) -> Result<Vec<RunJob>> {
@@ -154,43 +185,79 @@ impl RunStore for SqliteStore {
         .await
     }
 
+    async fn get_run_job(&self, id: i64) -> Result<RunJob> {
+        self.read(move |conn| load_job(conn, id)).await
+    }
+
     async fn claim_jobs(&self, claim: ClaimJobs) -> Result<Vec<RunJob>> {
         if claim.limit == 0 {
             return Ok(Vec::new());
         }
-        // One IMMEDIATE transaction: the write lock is held from the selection to the commit,
-        // so concurrent claimers (tasks or processes) see each other's leases.
+        // One IMMEDIATE transaction: the write lock is held from counting what runs to the
+        // commit, so concurrent claimers (tasks or processes) see each other's leases and the
+        // limits hold together.
+        self.write(move |conn| claim::claim_jobs(conn, &claim))
+            .await
+    }
+
+    async fn renew_lease(&self, renew: RenewLease) -> Result<LeaseState> {
+        self.write(move |conn| lifecycle::renew_lease(conn, &renew))
+            .await
+    }
+
+    async fn finish_job(&self, finish: FinishJob) -> Result<JobFinished> {
+        self.write(move |conn| lifecycle::finish_job(conn, finish))
+            .await
+    }
+
+    async fn reap_expired_leases(&self, reap: ReapLeases) -> Result<Vec<Run>> {
+        self.write(move |conn| lifecycle::reap_expired_leases(conn, &reap))
+            .await
+    }
+
+    async fn cancel_run(&self, id: i64, now: Timestamp) -> Result<Run> {
+        self.write(move |conn| lifecycle::cancel_run(conn, id, now))
+            .await
+    }
+
+    async fn approve_run(&self, id: i64, approver: &str, now: Timestamp) -> Result<Run> {
+        let approver = approver.to_string();
+        self.write(move |conn| lifecycle::approve_run(conn, id, &approver, now))
+            .await
+    }
+
+    async fn deny_run(&self, id: i64, approver: &str, now: Timestamp) -> Result<Run> {
+        let approver = approver.to_string();
+        self.write(move |conn| lifecycle::deny_run(conn, id, &approver, now))
+            .await
+    }
+
+    async fn set_run_report(&self, run_id: i64, report_summary: Value) -> Result<Run> {
         self.write(move |conn| {
-            let what = format!("claiming jobs for {:?}", claim.owner);
-            let mut jobs = conn
-                .prepare_cached(&format!("{CLAIM}{JOB_COLUMNS}"))
-                .and_then(|mut s| {
-                    s.query_map(
-                        params![
-                            claim.owner,
-                            Time(claim.lease_until),
-                            Time(claim.now),
-                            i64::from(claim.limit)
-                        ],
-                        job_from_row,
-                    )?
-                    .collect::<rusqlite::Result<Vec<RunJob>>>()
-                })
-                .context(&what)?;
-            jobs.sort_by_key(|job| job.id);
-            let runs: BTreeSet<i64> = jobs.iter().map(|job| job.run_id).collect();
-            let mut start_run = conn
-                .prepare_cached(
-                    "UPDATE runs SET status = 'running', started_at = COALESCE(started_at, ?2) \
-                     WHERE id = ?1 AND status = 'pending'",
+            let changed = conn
+                .execute(
+                    "UPDATE runs SET report_summary = ?2 WHERE id = ?1",
+                    params![run_id, Json(&report_summary)],
                 )
-                .context(&what)?;
-            for run_id in runs {
-                start_run
-                    .execute(params![run_id, Time(claim.now)])
-                    .context(&what)?;
+                .context(&format!("storing the report summary of run {run_id}"))?;
+            if changed == 0 {
+                return Err(Error::not_found("run", run_id));
             }
-            Ok(jobs)
+            load_run(conn, run_id)
+        })
+        .await
+    }
+
+    async fn last_success(&self, task_key: &str) -> Result<Option<RunJob>> {
+        let task_key = task_key.to_string();
+        self.read(move |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {JOB_COLUMNS} FROM run_jobs \
+                 WHERE task_key = ?1 AND status = 'completed' AND ended_at IS NOT NULL \
+                 ORDER BY ended_at DESC, id DESC LIMIT 1"
+            ))
+            .and_then(|mut s| s.query_row([&task_key], job_from_row).optional())
+            .context(&format!("finding the last success of task {task_key:?}"))
         })
         .await
     }

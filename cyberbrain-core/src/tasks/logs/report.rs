@@ -22,38 +22,14 @@ use super::findings::{Finding, FindingSeverity};
 use super::prompt::PromptBatch;
 use super::source::LogSourceKind;
 use crate::guardrails::redaction::redact;
+use crate::tasks::markdown::{inline, inline_code as code};
 
 /// Templates listed in the Markdown report; all of them are in `log_triage.json`.
 pub const MARKDOWN_TOP_TEMPLATES: usize = 20;
 
-fn collapse(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// Prose on one line, unable to open HTML, links or new blocks.
-fn inline(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in collapse(text).chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '[' => out.push_str("\\["),
-            ']' => out.push_str("\\]"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
-
 /// [`inline`] for a table cell.
 fn cell(text: &str) -> String {
     inline(text).replace('|', "\\|")
-}
-
-/// A code span that survives any content: the fence is longer than any backtick run inside.
-fn code(text: &str) -> String {
-    crate::tasks::markdown::code_span(&collapse(text))
 }
 
 /// [`code`] for a table cell.

@@ -11,6 +11,14 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   }
 
+  // A run page reloads itself while the run is still going (the element says how often, in
+  // seconds), so an operator sees jobs finish without pressing reload.
+  const refresh = document.querySelector("[data-auto-refresh]");
+  if (refresh) {
+    const seconds = Math.max(2, Number(refresh.dataset.autoRefresh) || 5);
+    window.setTimeout(() => window.location.reload(), seconds * 1000);
+  }
+
   // On the new-directive form, the approval checkbox follows the type's default (D3 and D4
   // require approval) until the user sets it.
   const type = document.querySelector("select[data-approval-default]");
