@@ -10,7 +10,9 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
-use cyberbrain_core::domain::{ArtifactQuery, ClaimJobs, JobStatus, PageRequest, RunStatus};
+use cyberbrain_core::domain::{
+    ArtifactQuery, ClaimJobs, JobStatus, PageRequest, Run, RunJob, RunStatus,
+};
 use cyberbrain_core::engine::{Executor, ExecutorHandle, LaunchRequest};
 use cyberbrain_core::testing::ManualClock;
 use cyberbrain_core::{Cyberbrain, Error};
@@ -29,6 +31,43 @@ async fn start(
     }
     let handle = executor(&f.cb, runners).spawn();
     (f, handle)
+}
+
+/// A `noop` run whose job an executor that then died claimed with a 60-second lease, on a
+/// manual clock standing at the claim.
+struct Abandoned {
+    f: Fixture,
+    /// `f.cb` on the manual clock.
+    cb: Cyberbrain,
+    clock: Arc<ManualClock>,
+    run: Run,
+    job: RunJob,
+}
+
+async fn abandoned() -> Abandoned {
+    let f = sqlite_fixture().await;
+    let start = Utc.with_ymd_and_hms(2025, 6, 1, 12, 0, 0).unwrap();
+    let clock = Arc::new(ManualClock::new(start));
+    let cb = f.cb.clone().with_clock(clock.clone());
+    create_task(&cb, "noop").await;
+    let run = launch(&cb, &["noop"]).await;
+    let mut claimed = cb
+        .store()
+        .claim_jobs(ClaimJobs::new(
+            "dead-executor",
+            start,
+            chrono::Duration::seconds(60),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    Abandoned {
+        f,
+        cb,
+        clock,
+        run,
+        job: claimed.remove(0),
+    }
 }
 
 /// An executor over `cb` with quick options and `runners`.
@@ -311,29 +350,20 @@ async fn an_approval_of_another_snapshot_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_lease_is_recovered_and_the_job_runs_again() {
-    let f = sqlite_fixture().await;
-    let start = Utc.with_ymd_and_hms(2025, 6, 1, 12, 0, 0).unwrap();
-    let clock = Arc::new(ManualClock::new(start));
-    let cb = f.cb.clone().with_clock(clock.clone());
-    create_task(&cb, "noop").await;
-    let run = launch(&cb, &["noop"]).await;
-    // An executor that died holding the lease.
-    let claimed = cb
-        .store()
-        .claim_jobs(ClaimJobs::new(
-            "dead-executor",
-            start,
-            chrono::Duration::seconds(60),
-        ))
-        .await
-        .unwrap();
-    assert_eq!(claimed.len(), 1);
+    // `_f` keeps the temporary directory (and the database in it) alive.
+    let Abandoned {
+        f: _f,
+        cb,
+        clock,
+        run,
+        job,
+    } = abandoned().await;
 
     let counting = Arc::new(CountingRunner::default());
     let handle = executor(&cb, &[("noop", counting.clone())]).spawn();
     // Several polls while the lease still holds: nobody touches the job.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let job = cb.store().get_run_job(claimed[0].id).await.unwrap();
+    let job = cb.store().get_run_job(job.id).await.unwrap();
     assert_eq!(job.status, JobStatus::Running);
     assert_eq!(job.lease_owner.as_deref(), Some("dead-executor"));
     assert_eq!(counting.runs.load(Ordering::SeqCst), 0);
@@ -342,27 +372,16 @@ async fn an_expired_lease_is_recovered_and_the_job_runs_again() {
     let ended = wait_ended(&cb, run.id).await;
     handle.shutdown().await.expect("shutdown");
     assert_eq!(ended.status, RunStatus::Completed);
-    let job = cb.store().get_run_job(claimed[0].id).await.unwrap();
+    let job = cb.store().get_run_job(job.id).await.unwrap();
     assert_eq!((job.status, job.attempts), (JobStatus::Completed, 2));
     assert_eq!(counting.runs.load(Ordering::SeqCst), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_out_of_attempts_fails_with_lease_expired_and_its_run_gets_a_report() {
-    let f = sqlite_fixture().await;
-    let start = Utc.with_ymd_and_hms(2025, 6, 1, 12, 0, 0).unwrap();
-    let clock = Arc::new(ManualClock::new(start));
-    let cb = f.cb.clone().with_clock(clock.clone());
-    create_task(&cb, "noop").await;
-    let run = launch(&cb, &["noop"]).await;
-    cb.store()
-        .claim_jobs(ClaimJobs::new(
-            "dead-executor",
-            start,
-            chrono::Duration::seconds(60),
-        ))
-        .await
-        .unwrap();
+    let Abandoned {
+        f, cb, clock, run, ..
+    } = abandoned().await;
     clock.advance(chrono::Duration::seconds(61));
 
     let counting = Arc::new(CountingRunner::default());

@@ -220,15 +220,7 @@ async fn d2_adds_an_llm_capacity_summary() {
         json!([{"severity": "warning", "title": "Four GPUs are saturated"}])
     );
     assert_eq!(llm.calls(), 1);
-    assert_eq!(outcome.calls.len(), 1);
-    assert_eq!(
-        (
-            outcome.calls[0].prompt_tokens,
-            outcome.calls[0].completion_tokens
-        ),
-        (420, 64)
-    );
-    outcome.assert_totals_match_calls();
+    outcome.assert_one_call((420, 64));
     let markdown = outcome.artifact_text(&harness, "gpu_report.md");
     assert!(markdown.contains("## Capacity summary"), "{markdown}");
     assert!(

@@ -441,15 +441,7 @@ async fn the_report_the_result_and_the_artifacts() {
     assert_eq!(outcome.job.result, result);
 
     // One call with the reported usage.
-    assert_eq!(outcome.calls.len(), 1);
-    assert_eq!(
-        (
-            outcome.calls[0].prompt_tokens,
-            outcome.calls[0].completion_tokens
-        ),
-        (500, 60)
-    );
-    outcome.assert_totals_match_calls();
+    outcome.assert_one_call((500, 60));
     let request = &llm.requests()[0];
     assert!(request.json_mode);
     assert_eq!(request.max_tokens, Some(512));

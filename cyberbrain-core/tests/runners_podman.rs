@@ -22,7 +22,7 @@ use cyberbrain_core::Result;
 use cyberbrain_core::container::{
     ContainerDetails, ContainerEngine, ContainerSummary, DockerEngine, LogLine, NetworkSummary,
 };
-use cyberbrain_core::domain::{InventoryQuery, JobStatus, PageRequest, Timestamp};
+use cyberbrain_core::domain::{JobStatus, Timestamp};
 use cyberbrain_core::engine::LaunchRequest;
 use cyberbrain_core::testing::{ScriptedLlm, ScriptedReply};
 use serde_json::{Value, json};
@@ -201,15 +201,7 @@ async fn service_map_maps_labelled_containers_on_a_user_network() {
     assert!(markdown.contains("kind: NetworkPolicy"), "{markdown}");
     assert!(!markdown.contains(&secret), "{markdown}");
 
-    let inventory = harness
-        .cb
-        .store()
-        .list_inventory(InventoryQuery {
-            run_id: Some(outcome.run.id),
-            page: PageRequest::first(50),
-        })
-        .await
-        .expect("inventory");
+    let inventory = harness.inventory_of(outcome.run.id).await;
     assert_eq!(inventory.count, 3);
     let web_row = inventory
         .items
@@ -234,12 +226,7 @@ async fn service_map_maps_labelled_containers_on_a_user_network() {
         api_row.ports
     );
     assert!(common::occurrences(&harness.database_bytes(), "podmanlabelcanary").is_empty());
-    let policies = harness
-        .cb
-        .store()
-        .list_network_policies(Some(outcome.run.id), PageRequest::first(50))
-        .await
-        .expect("policies");
+    let policies = harness.policies_of(outcome.run.id).await;
     let ports: Vec<i32> = policies.items.iter().map(|p| p.port).collect();
     assert_eq!(ports, [5432, 8080]);
 }

@@ -10,9 +10,7 @@ use std::sync::Arc;
 
 use common::{Harness, container, edge_tuples, id, runner};
 use cyberbrain_core::container::NetworkSummary;
-use cyberbrain_core::domain::{
-    ClaimJobs, DirectiveType, InventoryQuery, JobStatus, PageRequest, Task3Scope,
-};
+use cyberbrain_core::domain::{ClaimJobs, DirectiveType, JobStatus, Task3Scope};
 use cyberbrain_core::engine::{JobContext, LaunchRequest};
 use cyberbrain_core::testing::FakeContainerEngine;
 use serde_json::{Value, json};
@@ -163,15 +161,7 @@ async fn allowlisted_containers_become_nodes_edges_inventory_and_a_diagram() {
     }
 
     // Inventory: one snapshot per node, labels limited to the compose keys.
-    let inventory = harness
-        .cb
-        .store()
-        .list_inventory(InventoryQuery {
-            run_id: Some(outcome.run.id),
-            page: PageRequest::first(50),
-        })
-        .await
-        .expect("inventory");
+    let inventory = harness.inventory_of(outcome.run.id).await;
     assert_eq!(inventory.count, 3);
     let web = inventory
         .items
@@ -194,12 +184,7 @@ async fn allowlisted_containers_become_nodes_edges_inventory_and_a_diagram() {
         common::occurrences(&stored, "labeltokencanary").is_empty(),
         "a label outside the compose keys reached the database"
     );
-    let policies = harness
-        .cb
-        .store()
-        .list_network_policies(Some(outcome.run.id), PageRequest::first(50))
-        .await
-        .expect("policies");
+    let policies = harness.policies_of(outcome.run.id).await;
     assert_eq!(policies.count, 0, "D1 recommends nothing");
 }
 
@@ -213,12 +198,7 @@ async fn d2_records_one_network_policy_per_edge_with_a_port() {
     let result = outcome.value();
     assert_eq!(result["policy_recommendations"], 2);
     assert_eq!(result["policies_recorded"], true);
-    let policies = harness
-        .cb
-        .store()
-        .list_network_policies(Some(outcome.run.id), PageRequest::first(50))
-        .await
-        .expect("policies");
+    let policies = harness.policies_of(outcome.run.id).await;
     let rows: Vec<(String, String, i32, String)> = policies
         .items
         .iter()
@@ -362,18 +342,8 @@ async fn a_second_attempt_does_not_record_the_inventory_twice() {
         ),
         (json!(false), json!(false))
     );
-    let store = harness.cb.store();
-    let inventory = store
-        .list_inventory(InventoryQuery {
-            run_id: Some(run.id),
-            page: PageRequest::first(50),
-        })
-        .await
-        .expect("inventory");
+    let inventory = harness.inventory_of(run.id).await;
     assert_eq!(inventory.count, 3);
-    let policies = store
-        .list_network_policies(Some(run.id), PageRequest::first(50))
-        .await
-        .expect("policies");
+    let policies = harness.policies_of(run.id).await;
     assert_eq!(policies.count, 2);
 }

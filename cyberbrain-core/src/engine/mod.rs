@@ -24,7 +24,10 @@ pub use executor::{
 pub use health::{ComponentHealth, ComponentState, Health};
 pub use job::{JobContext, SERVICE_MAP_TASK, TaskRunner};
 pub use launch::{CUSTOM_DIRECTIVE_NAME, LaunchRequest};
-pub use runners::builtin_runners;
+pub use runners::{
+    GPU_REPORT_TASK, GpuReportRunner, LOG_TRIAGE_TASK, LogTriageRunner, ServiceMapRunner,
+    builtin_runners,
+};
 pub use runs::{ANONYMOUS_APPROVER, RunDetail, RunReport, TaskLastSuccess};
 
 use crate::{Clock, Config, ContainerEngine, Llm, Store, SystemClock};

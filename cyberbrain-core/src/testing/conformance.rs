@@ -115,6 +115,7 @@ macro_rules! conformance_suite {
             approve_makes_jobs_claimable_and_records_the_snapshot_hash,
             deny_cancels_the_run_and_its_jobs,
             approve_or_deny_outside_awaiting_approval_is_conflict,
+            approve_or_deny_after_cancel_is_conflict,
             set_run_report_replaces_the_summary,
             last_success_is_the_latest_ended_completed_job_of_the_task,
             artifact_put_then_get_and_replace_keeps_the_id,
@@ -2519,6 +2520,24 @@ pub async fn approve_or_deny_outside_awaiting_approval_is_conflict(store: Arc<dy
     }
     expect_not_found(store.approve_run(987_654, "carol", at(10)).await, "approve");
     expect_not_found(store.deny_run(987_654, "carol", at(10)).await, "deny");
+}
+
+/// - A run cancelled while it awaited approval can no longer be approved or denied (it ended):
+///   `Conflict`, and it stays cancelled with nothing claimable.
+pub async fn approve_or_deny_after_cancel_is_conflict(store: Arc<dyn Store>) {
+    let waiting = create_run(&store, &["log_triage"], ApprovalStatus::Pending, 0).await;
+    let cancelled = store.cancel_run(waiting.id, at(5)).await.unwrap();
+    assert_eq!(cancelled.status, RunStatus::Cancelled);
+    expect_conflict(
+        store.approve_run(waiting.id, "carol", at(10)).await,
+        "approving a cancelled run",
+    );
+    expect_conflict(
+        store.deny_run(waiting.id, "carol", at(10)).await,
+        "denying a cancelled run",
+    );
+    assert_eq!(store.get_run(waiting.id).await.unwrap(), cancelled);
+    assert_eq!(claim_all(&store, "executor", 20).await, vec![]);
 }
 
 // ---------------------------------------------------------------------------------------------

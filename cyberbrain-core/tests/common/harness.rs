@@ -8,8 +8,9 @@ use std::sync::Arc;
 use chrono::{DateTime, SubsecRound, Utc};
 use cyberbrain_core::container::{ContainerSummary, LogLine, PortMapping};
 use cyberbrain_core::domain::{
-    ApprovalStatus, Artifact, ArtifactQuery, ClaimJobs, FinishJob, JobStatus, LlmCall,
-    NewAllowlistEntry, PageRequest, Run, RunJob, TaskDefinitionPatch,
+    ApprovalStatus, Artifact, ArtifactQuery, ClaimJobs, FinishJob, InventoryQuery,
+    InventorySnapshot, JobStatus, LlmCall, NetworkPolicyRecommendation, NewAllowlistEntry, Page,
+    PageRequest, Run, RunJob, TaskDefinitionPatch,
 };
 use cyberbrain_core::engine::{JobContext, LaunchRequest, TaskRunner, builtin_runners};
 use cyberbrain_core::testing::ManualClock;
@@ -235,6 +236,27 @@ impl Harness {
             .items
     }
 
+    /// The inventory snapshots the run recorded (the first 50).
+    pub async fn inventory_of(&self, run_id: i64) -> Page<InventorySnapshot> {
+        self.cb
+            .store()
+            .list_inventory(InventoryQuery {
+                run_id: Some(run_id),
+                page: PageRequest::first(50),
+            })
+            .await
+            .expect("inventory")
+    }
+
+    /// The network policies the run recorded (the first 50).
+    pub async fn policies_of(&self, run_id: i64) -> Page<NetworkPolicyRecommendation> {
+        self.cb
+            .store()
+            .list_network_policies(Some(run_id), PageRequest::first(50))
+            .await
+            .expect("policies")
+    }
+
     /// The bytes of the database and its WAL and shared-memory files (what is on disk).
     pub fn database_bytes(&self) -> Vec<(PathBuf, Vec<u8>)> {
         let mut files = Vec::new();
@@ -316,6 +338,17 @@ impl JobOutcome {
 
     pub fn artifact_json(&self, harness: &Harness, name: &str) -> Value {
         serde_json::from_str(&self.artifact_text(harness, name)).expect("JSON artifact")
+    }
+
+    /// Asserts that the job made exactly one LLM call, with `(prompt, completion)` tokens as
+    /// reported, and that the totals are its sums.
+    pub fn assert_one_call(&self, usage: (i64, i64)) {
+        assert_eq!(self.calls.len(), 1, "{:#?}", self.calls);
+        assert_eq!(
+            (self.calls[0].prompt_tokens, self.calls[0].completion_tokens),
+            usage
+        );
+        self.assert_totals_match_calls();
     }
 
     /// Asserts the accounting invariant: the job's and run's totals are the sums of the rows.

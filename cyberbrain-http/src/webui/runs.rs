@@ -512,17 +512,7 @@ pub(crate) async fn approve(
     Path(raw_id): Path<String>,
     body: FormBody,
 ) -> Response {
-    let Some(id) = parse_id(&raw_id) else {
-        return not_found("run", &raw_id, Back::APPROVALS);
-    };
-    let fields = action_fields(body);
-    match state.cb.approve_run(id, ANONYMOUS_APPROVER).await {
-        Ok(_) => redirect_with_notice(
-            &back_to(fields.as_ref(), id),
-            &format!("Run {id} approved; an executor picks it up."),
-        ),
-        Err(error) => engine_error(error, Back::APPROVALS),
-    }
+    decide(&state, &raw_id, body, Decision::Approve).await
 }
 
 /// `POST /webui/runs/{id}/deny`
@@ -531,15 +521,33 @@ pub(crate) async fn deny(
     Path(raw_id): Path<String>,
     body: FormBody,
 ) -> Response {
-    let Some(id) = parse_id(&raw_id) else {
-        return not_found("run", &raw_id, Back::APPROVALS);
+    decide(&state, &raw_id, body, Decision::Deny).await
+}
+
+#[derive(Clone, Copy)]
+enum Decision {
+    Approve,
+    Deny,
+}
+
+/// Approves or denies a run awaiting approval, then goes back where the form came from.
+async fn decide(state: &AppState, raw_id: &str, body: FormBody, decision: Decision) -> Response {
+    let Some(id) = parse_id(raw_id) else {
+        return not_found("run", raw_id, Back::APPROVALS);
     };
     let fields = action_fields(body);
-    match state.cb.deny_run(id, ANONYMOUS_APPROVER).await {
-        Ok(_) => redirect_with_notice(
-            &back_to(fields.as_ref(), id),
-            &format!("Run {id} denied; it will not run."),
+    let (outcome, notice) = match decision {
+        Decision::Approve => (
+            state.cb.approve_run(id, ANONYMOUS_APPROVER).await,
+            format!("Run {id} approved; an executor picks it up."),
         ),
+        Decision::Deny => (
+            state.cb.deny_run(id, ANONYMOUS_APPROVER).await,
+            format!("Run {id} denied; it will not run."),
+        ),
+    };
+    match outcome {
+        Ok(_) => redirect_with_notice(&back_to(fields.as_ref(), id), &notice),
         Err(error) => engine_error(error, Back::APPROVALS),
     }
 }
