@@ -1,8 +1,9 @@
 """Opening a database: URL forms, configuration keywords, unavailable backends."""
 
+import http.server
 import os
 import pathlib
-import socket
+import threading
 import uuid
 from typing import Iterator
 
@@ -71,14 +72,33 @@ def test_unsupported_scheme_and_empty_url_are_invalid() -> None:
     assert "url" in info.value.fields
 
 
+class _ModelsHandler(http.server.BaseHTTPRequestHandler):
+    """Answers the health probe (`GET <endpoint>/models`) like an OpenAI-compatible server."""
+
+    def do_GET(self) -> None:  # noqa: N802 (the name http.server dispatches to)
+        body = b'{"object": "list", "data": [{"id": "smollm2", "object": "model"}]}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+
 @pytest.fixture
 def listening_port() -> Iterator[int]:
-    """A loopback port that accepts connections, so the health probe of an LLM endpoint there
-    reports it (with its model) as reachable."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(8)
-        yield listener.getsockname()[1]
+    """A loopback port with a minimal OpenAI-compatible server, so the health probe of an LLM
+    endpoint there (a real `GET …/models`) reports it, with its model, as reachable."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ModelsHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_keywords_override_configuration(
