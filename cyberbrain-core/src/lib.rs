@@ -15,6 +15,7 @@ pub mod error;
 pub mod guardrails;
 pub mod llm;
 pub mod notifier;
+pub mod scheduler;
 pub mod store;
 pub mod tasks;
 
@@ -30,6 +31,6 @@ pub use error::{Error, FieldErrors, Result};
 pub use llm::Llm;
 pub use notifier::Notifier;
 pub use store::{
-    AccountingStore, AllowlistStore, ArtifactStore, DirectiveStore, RunStore, Store, StoreAdmin,
-    TaskStore,
+    AccountingStore, AllowlistStore, ArtifactStore, DirectiveStore, RunStore, ScheduleStore, Store,
+    StoreAdmin, TaskStore,
 };

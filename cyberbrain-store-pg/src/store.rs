@@ -9,6 +9,7 @@ mod claims;
 mod directives;
 mod lifecycle;
 mod runs;
+mod schedules;
 mod tasks;
 
 use std::fmt;

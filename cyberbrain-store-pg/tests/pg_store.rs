@@ -1,5 +1,6 @@
 //! Postgres-specific behaviour beyond the conformance suite, against the real server named by
-//! `CYBERBRAIN_TEST_PG_URL` (from `scripts/pg.sh up`): claims across several pools, concurrent
+//! `CYBERBRAIN_TEST_PG_URL` (from `scripts/pg.sh up`): claims and schedule firing across several
+//! pools, concurrent
 //! migrations, the pgvector schema, and the failures an operator meets (an unreachable server, a
 //! missing database, a database without pgvector).
 
@@ -9,11 +10,14 @@ use std::time::{Duration, Instant};
 
 use chrono::TimeZone;
 use cyberbrain_core::domain::{
-    ApprovalStatus, ClaimJobs, DirectiveSnapshot, DirectiveType, FinishJob, JobStatus, LeaseState,
-    LlmOutcome, NewDirective, NewLlmCall, NewRun, PageRequest, ReapLeases, RenewLease, Run, RunJob,
-    RunQuery, RunStatus, Timestamp,
+    ApprovalStatus, ClaimJobs, DirectiveSnapshot, DirectiveType, FinishJob, FireDecision, Fired,
+    JobStatus, LeaseState, LlmOutcome, MisfirePolicy, NewDirective, NewLlmCall, NewRun,
+    NewSchedule, PageRequest, ReapLeases, RenewLease, Run, RunJob, RunQuery, RunStatus,
+    RunningCounts, Schedule, ScheduleType, Task3Scope, Timestamp, Trigger,
 };
-use cyberbrain_core::store::{AccountingStore, DirectiveStore, RunStore, StoreAdmin, TaskStore};
+use cyberbrain_core::store::{
+    AccountingStore, DirectiveStore, FirePlanner, RunStore, ScheduleStore, StoreAdmin, TaskStore,
+};
 use cyberbrain_core::testing::conformance::{race_claim_and_finish, race_claimers};
 use cyberbrain_core::{Error, Store};
 use cyberbrain_store_pg::testing::{TestSchema, fresh_store, test_url};
@@ -1034,4 +1038,153 @@ async fn more_callers_than_connections_share_the_pool() {
         .await
         .unwrap();
     assert_eq!(approval.approval_status, ApprovalStatus::None);
+}
+
+/// An enabled hourly schedule of `task_key` due at `next_run_at`.
+fn due_schedule(name: &str, task_key: &str, next_run_at: Timestamp) -> NewSchedule {
+    NewSchedule {
+        name: name.into(),
+        task_key: task_key.into(),
+        directive_id: None,
+        custom_directive_text: None,
+        enabled: true,
+        schedule_type: ScheduleType::Interval,
+        interval_minutes: Some(60),
+        cron_expr: None,
+        run_at: None,
+        timezone: "UTC".into(),
+        task3_scope: Task3Scope::Allowlist,
+        use_rag: false,
+        max_global: None,
+        max_per_job: None,
+        misfire_policy: MisfirePolicy::RunOnce,
+        next_run_at: Some(next_run_at),
+        now: at(0),
+    }
+}
+
+/// Several stores (as several scheduler processes would have), many firers each, race over 200
+/// due schedules while claimers on the same pools take the runs' jobs as they appear: every
+/// slot is fired exactly once (one ledger row, one run), nothing deadlocks, and every schedule
+/// moves on to its next slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn schedulers_on_several_pools_fire_every_slot_exactly_once() {
+    let (seed_store, schema) = fresh_store().await;
+    let mut expected = BTreeSet::new();
+    for i in 0..200 {
+        let slot = at(i % 11);
+        let schedule = seed_store
+            .create_schedule(due_schedule(
+                &format!("race-{i}"),
+                ALL_TASKS[i as usize % 3],
+                slot,
+            ))
+            .await
+            .unwrap();
+        expected.insert((schedule.id, slot));
+    }
+    let planner: FirePlanner = Arc::new(|schedule: &Schedule, _: &RunningCounts| {
+        let slot = schedule.next_run_at.expect("a due schedule has a next run");
+        FireDecision::Launch {
+            run: NewRun::new(snapshot(), vec![schedule.task_key.clone()], slot)
+                .with_trigger(Trigger::Schedule),
+            scheduled_for: slot,
+            next_run_at: Some(slot + chrono::Duration::hours(1)),
+            enabled: true,
+        }
+    });
+
+    let stores = pools(&schema, 4, "3").await;
+    let firing_done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut firers = tokio::task::JoinSet::new();
+    for worker in 0..16 {
+        let store = stores[worker % stores.len()].clone();
+        let planner = planner.clone();
+        firers.spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let fired = store
+                    .fire_due_schedules(at(100), 1 + worker as u32 % 4, planner.clone())
+                    .await
+                    .expect("fire");
+                if fired.is_empty() {
+                    break mine;
+                }
+                for f in fired {
+                    match f {
+                        Fired::Launched { run, scheduled_run } => {
+                            assert_eq!(run.schedule_id, Some(scheduled_run.schedule_id));
+                            assert_eq!(scheduled_run.run_id, Some(run.id));
+                            mine.push((scheduled_run.schedule_id, scheduled_run.scheduled_for));
+                        }
+                        other => panic!("only launches are planned: {other:?}"),
+                    }
+                }
+            }
+        });
+    }
+    let mut claimers = tokio::task::JoinSet::new();
+    for (i, store) in stores.iter().enumerate() {
+        let store = store.clone();
+        let done = firing_done.clone();
+        claimers.spawn(async move {
+            let owner = format!("claimer-{i}");
+            let mut claimed = 0usize;
+            loop {
+                let batch = store
+                    .claim_jobs(
+                        ClaimJobs::new(&owner, at(200), chrono::Duration::minutes(5)).with_limit(4),
+                    )
+                    .await
+                    .expect("claim");
+                claimed += batch.len();
+                if batch.is_empty() {
+                    if done.load(std::sync::atomic::Ordering::SeqCst) {
+                        break claimed;
+                    }
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            }
+        });
+    }
+    let mut slots = Vec::new();
+    while let Some(mine) = firers.join_next().await {
+        slots.extend(mine.unwrap());
+    }
+    firing_done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut claimed = 0;
+    while let Some(n) = claimers.join_next().await {
+        claimed += n.unwrap();
+    }
+
+    let unique: BTreeSet<_> = slots.iter().copied().collect();
+    assert_eq!(unique.len(), slots.len(), "no slot fired twice");
+    assert_eq!(unique, expected, "every slot fired");
+    assert_eq!(claimed, 200, "every launched job was claimed once");
+    let (ledger, distinct, runs): (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM scheduled_runs), \
+                (SELECT COUNT(DISTINCT (schedule_id, scheduled_for)) FROM scheduled_runs), \
+                (SELECT COUNT(*) FROM runs WHERE schedule_id IS NOT NULL)",
+    )
+    .fetch_one(seed_store.pool())
+    .await
+    .unwrap();
+    assert_eq!((ledger, distinct, runs), (200, 200, 200));
+    for (id, slot) in expected {
+        let schedule = seed_store.get_schedule(id).await.unwrap();
+        assert_eq!(schedule.last_run_at, Some(slot), "schedule {id}");
+        assert_eq!(
+            schedule.next_run_at,
+            Some(slot + chrono::Duration::hours(1)),
+            "schedule {id}"
+        );
+    }
+    assert!(
+        seed_store
+            .fire_due_schedules(at(100), 500, planner)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing is due any more"
+    );
 }

@@ -17,6 +17,7 @@ mod allowlist;
 mod artifacts;
 mod directives;
 mod runs;
+mod schedules;
 mod tasks;
 
 use std::fmt;

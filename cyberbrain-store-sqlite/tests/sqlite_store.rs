@@ -6,14 +6,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cyberbrain_core::Error;
 use cyberbrain_core::domain::{
-    ApprovalStatus, ClaimJobs, DEFAULT_DIRECTIVE_NAME, DirectiveType, FinishJob, JobStatus,
-    NewAllowlistEntry, NewDirective, NewRun, PageRequest, ReapLeases, RunStatus,
+    ApprovalStatus, ClaimJobs, DEFAULT_DIRECTIVE_NAME, DirectiveType, FinishJob, FireDecision,
+    Fired, JobStatus, NewAllowlistEntry, NewDirective, NewRun, PageRequest, ReapLeases, RunStatus,
+    RunningCounts, Schedule, Trigger,
 };
 use cyberbrain_core::store::{
-    AccountingStore, AllowlistStore, DirectiveStore, RunStore, StoreAdmin, TaskStore,
+    AccountingStore, AllowlistStore, DirectiveStore, FirePlanner, RunStore, ScheduleStore,
+    StoreAdmin, TaskStore,
 };
+use cyberbrain_core::testing::conformance::new_schedule;
+use cyberbrain_core::{Error, Store};
 use cyberbrain_store_sqlite::{SqliteConfig, SqliteStore};
 
 fn url(path: &Path) -> String {
@@ -100,12 +103,39 @@ async fn two_stores_on_one_file_claim_each_job_once() {
     assert_eq!(unique, all);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_stores_on_one_file_fire_each_slot_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.db");
+    let stores: Vec<Arc<dyn Store>> =
+        vec![Arc::new(open(&path).await), Arc::new(open(&path).await)];
+    cyberbrain_core::testing::conformance::race_firers(&stores, 12, 60).await;
+}
+
 /// Set in a child process: the database to claim from and where to write what it got.
 const CHILD_DB: &str = "CYBERBRAIN_TEST_CHILD_DB";
 const CHILD_OUT: &str = "CYBERBRAIN_TEST_CHILD_OUT";
 /// Set in a child process that claims with limits (`max_running_runs,max_running_per_task`)
 /// and finishes what it claims.
 const CHILD_LIMITS: &str = "CYBERBRAIN_TEST_CHILD_LIMITS";
+/// Set in a child process that fires due schedules instead of claiming.
+const CHILD_FIRE: &str = "CYBERBRAIN_TEST_CHILD_FIRE";
+
+/// What a child process does.
+#[derive(Debug, Clone, Copy)]
+enum ChildWork {
+    Claim,
+    /// Claim with (`max_running_runs`, `max_running_per_task`) and finish what it claims.
+    ClaimWithLimits(u32, u32),
+    /// Fire due schedules at [`fire_time`]; report the schedule of every launch.
+    Fire,
+}
+
+/// The instant schedule-firing processes fire at: every test schedule is due by then, and the
+/// next slot of each (an hour on) is not.
+fn fire_time() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(1_750_000_030, 0).unwrap()
+}
 
 /// The child side of the separate-process tests; a no-op in a normal test run. Waits for the
 /// parent's go, claims with four tasks, and writes the ids it got to its out file.
@@ -124,10 +154,12 @@ async fn child_claimer_process() {
     while !go.exists() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    let fire = std::env::var(CHILD_FIRE).is_ok();
     let mut claimers = tokio::task::JoinSet::new();
     for i in 0..4 {
         let owner = format!("{out}-{i}");
         match limits {
+            _ if fire => claimers.spawn(fire_until_nothing_is_due(store.clone())),
             Some(limits) => claimers.spawn(claim_and_finish(store.clone(), owner, limits)),
             None => claimers.spawn(claim_until_empty(store.clone(), owner)),
         };
@@ -138,6 +170,42 @@ async fn child_claimer_process() {
     }
     let text: Vec<String> = claimed.iter().map(i64::to_string).collect();
     std::fs::write(&out, text.join("\n")).unwrap();
+}
+
+/// Fires due schedules at [`fire_time`] in batches of 3 until none is due; returns the schedule
+/// id of every launch.
+async fn fire_until_nothing_is_due(store: SqliteStore) -> Vec<i64> {
+    let directive = store
+        .get_directive_by_name(DEFAULT_DIRECTIVE_NAME)
+        .await
+        .unwrap()
+        .snapshot();
+    let planner: FirePlanner = Arc::new(move |schedule: &Schedule, _: &RunningCounts| {
+        let slot = schedule.next_run_at.expect("a due schedule has a next run");
+        FireDecision::Launch {
+            run: NewRun::new(directive.clone(), vec![schedule.task_key.clone()], slot)
+                .with_trigger(Trigger::Schedule),
+            scheduled_for: slot,
+            next_run_at: Some(slot + chrono::Duration::hours(1)),
+            enabled: true,
+        }
+    });
+    let mut mine = Vec::new();
+    loop {
+        let fired = store
+            .fire_due_schedules(fire_time(), 3, planner.clone())
+            .await
+            .expect("fire");
+        if fired.is_empty() {
+            return mine;
+        }
+        for outcome in fired {
+            match outcome {
+                Fired::Launched { scheduled_run, .. } => mine.push(scheduled_run.schedule_id),
+                other => panic!("every due schedule launches: {other:?}"),
+            }
+        }
+    }
 }
 
 /// Claims with `limits`, works a moment on what it got and finishes it, until no job is left
@@ -182,7 +250,7 @@ async fn start_children(
     dir: &Path,
     path: &Path,
     count: usize,
-    limits: Option<(u32, u32)>,
+    work: ChildWork,
 ) -> (Vec<std::process::Child>, Vec<PathBuf>) {
     let exe = std::env::current_exe().unwrap();
     let outs: Vec<PathBuf> = (0..count)
@@ -196,8 +264,14 @@ async fn start_children(
             .env(CHILD_DB, url(path))
             .env(CHILD_OUT, out)
             .stdout(std::process::Stdio::null());
-        if let Some((runs, per_task)) = limits {
-            command.env(CHILD_LIMITS, format!("{runs},{per_task}"));
+        match work {
+            ChildWork::Claim => {}
+            ChildWork::ClaimWithLimits(runs, per_task) => {
+                command.env(CHILD_LIMITS, format!("{runs},{per_task}"));
+            }
+            ChildWork::Fire => {
+                command.env(CHILD_FIRE, "1");
+            }
         }
         children.push(command.spawn().expect("spawn child"));
     }
@@ -247,7 +321,7 @@ async fn separate_processes_claim_each_job_once() {
     let store = open(&path).await;
     let all = seed_runs(&store, 150).await;
 
-    let (children, outs) = start_children(dir.path(), &path, 3, None).await;
+    let (children, outs) = start_children(dir.path(), &path, 3, ChildWork::Claim).await;
     let mut claimed = claim_until_empty(store.clone(), "parent".into()).await;
     let mut per_process = BTreeMap::new();
     per_process.insert("parent".to_string(), claimed.len());
@@ -260,6 +334,49 @@ async fn separate_processes_claim_each_job_once() {
         "a job was claimed twice: {per_process:?}"
     );
     assert_eq!(unique, all, "every job was claimed: {per_process:?}");
+}
+
+/// Four OS processes (four firing tasks each) and this one race over 120 due schedules: each
+/// slot is fired exactly once — one launch, one ledger row, one run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn separate_processes_fire_each_slot_once() {
+    if std::env::var(CHILD_DB).is_ok() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("firing.db");
+    let store = open(&path).await;
+    let mut all = BTreeSet::new();
+    for i in 0..120 {
+        let due = fire_time() - chrono::Duration::seconds(i % 7);
+        let new = new_schedule(&format!("race-{i}"), "log_triage", Some(due));
+        all.insert(store.create_schedule(new).await.unwrap().id);
+    }
+
+    let (children, outs) = start_children(dir.path(), &path, 4, ChildWork::Fire).await;
+    let mut fired = fire_until_nothing_is_due(store.clone()).await;
+    let mut per_process = BTreeMap::new();
+    per_process.insert("parent".to_string(), fired.len());
+    collect_children(children, &outs, &mut fired, &mut per_process).await;
+    eprintln!("slots fired per process: {per_process:?}");
+    let unique: BTreeSet<i64> = fired.iter().copied().collect();
+    assert_eq!(
+        unique.len(),
+        fired.len(),
+        "a slot fired twice: {per_process:?}"
+    );
+    assert_eq!(unique, all, "every slot fired: {per_process:?}");
+    for id in all {
+        let history = store
+            .schedule_history(id, PageRequest::first(10))
+            .await
+            .unwrap();
+        assert_eq!(history.count, 1, "schedule {id}: one ledger row");
+    }
+    assert_eq!(
+        store.metrics().await.unwrap().runs_by_status["pending"],
+        120
+    );
 }
 
 /// What runs at one committed moment: running runs, and the most running jobs of one task.
@@ -304,7 +421,13 @@ async fn separate_processes_claiming_with_limits_never_exceed_them() {
     let all = seed_shaped_runs(&store, 60, &shapes).await;
     let limits = (3, 2);
 
-    let (children, outs) = start_children(dir.path(), &path, 3, Some(limits)).await;
+    let (children, outs) = start_children(
+        dir.path(),
+        &path,
+        3,
+        ChildWork::ClaimWithLimits(limits.0, limits.1),
+    )
+    .await;
     let sampler_path = path.clone();
     let sampler = tokio::task::spawn_blocking(move || {
         let mut conn = rusqlite::Connection::open(&sampler_path).unwrap();

@@ -39,7 +39,10 @@ pub use run::{
     NewLlmCall, NewRun, ReapLeases, RenewLease, Run, RunJob, RunQuery, RunStatus, Task3Scope,
     Trigger,
 };
-pub use schedule::{MisfirePolicy, Schedule, ScheduleType, ScheduledRun, ScheduledRunStatus};
+pub use schedule::{
+    FireDecision, Fired, MisfirePolicy, NewSchedule, RunningCounts, Schedule, ScheduleType,
+    ScheduledRun, ScheduledRunStatus, slot_already_fired,
+};
 pub use task::{NewTaskDefinition, TaskDefinition, TaskDefinitionPatch, TaskKey};
 
 /// UTC timestamp used for every time in the model.

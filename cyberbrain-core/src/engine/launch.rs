@@ -315,7 +315,10 @@ fn push_active(
     }
 }
 
-fn active_snapshot(errors: &mut FieldErrors, directive: &Directive) -> Option<DirectiveSnapshot> {
+pub(super) fn active_snapshot(
+    errors: &mut FieldErrors,
+    directive: &Directive,
+) -> Option<DirectiveSnapshot> {
     if directive.is_active {
         Some(directive.snapshot())
     } else {
@@ -332,7 +335,7 @@ fn active_snapshot(errors: &mut FieldErrors, directive: &Directive) -> Option<Di
 
 /// Custom text runs read-only (D1), so free text cannot grant recommendations, plans, scope or
 /// skip approval.
-fn custom_snapshot(errors: &mut FieldErrors, text: &str) -> Option<DirectiveSnapshot> {
+pub(super) fn custom_snapshot(errors: &mut FieldErrors, text: &str) -> Option<DirectiveSnapshot> {
     let field = "custom_directive_text";
     if text.trim().is_empty() {
         errors.add(

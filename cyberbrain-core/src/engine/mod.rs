@@ -12,6 +12,7 @@ mod plugins;
 mod report;
 mod runners;
 mod runs;
+mod scheduler;
 mod validate;
 
 use std::sync::Arc;

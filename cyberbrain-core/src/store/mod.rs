@@ -11,11 +11,12 @@ use async_trait::async_trait;
 use crate::Result;
 use crate::domain::{
     AllowlistEntry, AllowlistPatch, Artifact, ArtifactQuery, ClaimJobs, Directive, DirectivePatch,
-    DirectiveUsage, FinishJob, InventoryQuery, InventorySnapshot, JobFinished, LeaseState, LlmCall,
-    ModelUsage, NetworkPolicyRecommendation, NewAllowlistEntry, NewArtifact, NewDirective,
-    NewInventorySnapshot, NewLlmCall, NewNetworkPolicy, NewRun, NewTaskDefinition, Page,
-    PageRequest, ReapLeases, RenewLease, Run, RunJob, RunQuery, StoreMetrics, TaskDefinition,
-    TaskDefinitionPatch, Timestamp, TokenStats,
+    DirectiveUsage, FinishJob, FireDecision, Fired, InventoryQuery, InventorySnapshot, JobFinished,
+    LeaseState, LlmCall, ModelUsage, NetworkPolicyRecommendation, NewAllowlistEntry, NewArtifact,
+    NewDirective, NewInventorySnapshot, NewLlmCall, NewNetworkPolicy, NewRun, NewSchedule,
+    NewTaskDefinition, Page, PageRequest, ReapLeases, RenewLease, Run, RunJob, RunQuery,
+    RunningCounts, Schedule, ScheduledRun, StoreMetrics, TaskDefinition, TaskDefinitionPatch,
+    Timestamp, TokenStats,
 };
 
 /// Directives (SPEC §2.1).
@@ -234,6 +235,71 @@ pub trait AccountingStore: Send + Sync {
     async fn metrics(&self) -> Result<StoreMetrics>;
 }
 
+/// Decides, inside the firing transaction, what to do with one locked due schedule, given the
+/// counts limits are checked on. Pure and fast: it must not call the store.
+pub type FirePlanner =
+    std::sync::Arc<dyn Fn(&Schedule, &RunningCounts) -> FireDecision + Send + Sync>;
+
+/// Schedules and their ledger (SPEC §2.6, §3.5).
+#[async_trait]
+pub trait ScheduleStore: Send + Sync {
+    /// - Inserts (`created_at = updated_at = now`, no `last_run_at`); a name already taken is
+    ///   `Conflict`; an unknown task key or directive is `NotFound`; nothing is written on error.
+    async fn create_schedule(&self, new: NewSchedule) -> Result<Schedule>;
+
+    /// - The schedule with this id, or `NotFound`.
+    async fn get_schedule(&self, id: i64) -> Result<Schedule>;
+
+    /// - A page of schedules ordered by id, with the total count.
+    async fn list_schedules(&self, page: PageRequest) -> Result<Page<Schedule>>;
+
+    /// - Replaces every field given in `new` (`updated_at = now`), keeping `created_at` and
+    ///   `last_run_at`; same errors as create, unknown id `NotFound`.
+    async fn replace_schedule(&self, id: i64, new: NewSchedule) -> Result<Schedule>;
+
+    /// - Deletes the schedule and its ledger; its runs stay (with `schedule_id` cleared).
+    ///   Unknown id `NotFound`.
+    async fn delete_schedule(&self, id: i64) -> Result<()>;
+
+    /// - One transaction: locks up to `limit` enabled schedules whose `next_run_at <= now`, in
+    ///   (`next_run_at`, id) order, skipping schedules a concurrent call holds (Postgres
+    ///   `FOR UPDATE SKIP LOCKED`; SQLite's write transaction), computes [`RunningCounts`] once,
+    ///   calls `planner` for each schedule in order and applies its decision:
+    ///   `Launch` writes the run and its jobs (with `schedule_id`), the ledger row (`pending`,
+    ///   `run_id`, `scheduled_for`), `last_run_at = scheduled_for`, `next_run_at` and `enabled`,
+    ///   then adds the run and its jobs to the counts the next planner call sees;
+    ///   `Postpone` writes `next_run_at`; `Disable` sets `enabled = false` (and clears
+    ///   `next_run_at`). Returns what was done, in order.
+    /// - However many callers race (threads or processes), a due slot is fired exactly once: a
+    ///   `(schedule_id, scheduled_for)` already in the ledger is never launched again.
+    async fn fire_due_schedules(
+        &self,
+        now: Timestamp,
+        limit: u32,
+        planner: FirePlanner,
+    ) -> Result<Vec<Fired>>;
+
+    /// - Run-now: writes `run` (with `schedule_id`) and its ledger row for `scheduled_for` in one
+    ///   transaction, whether the schedule is enabled or not; `next_run_at`/`last_run_at` stay.
+    ///   Unknown schedule `NotFound`; a slot already in the ledger is `Conflict`.
+    async fn record_run_now(
+        &self,
+        schedule_id: i64,
+        run: NewRun,
+        scheduled_for: Timestamp,
+    ) -> Result<(Run, ScheduledRun)>;
+
+    /// - A page of the schedule's ledger, newest `scheduled_for` first. Each row's status
+    ///   follows its run: `pending` until the run starts, `started` (with `started_at`) while
+    ///   it runs, then `finished` (completed) or `failed` (failed or cancelled) with
+    ///   `finished_at` and the run's error summary. Unknown schedule `NotFound`.
+    async fn schedule_history(
+        &self,
+        schedule_id: i64,
+        page: PageRequest,
+    ) -> Result<Page<ScheduledRun>>;
+}
+
 /// What a backend reports about itself (`cyberbrain doctor`, `/api/health`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct BackendInfo {
@@ -271,6 +337,7 @@ pub trait Store:
     + RunStore
     + ArtifactStore
     + AccountingStore
+    + ScheduleStore
     + StoreAdmin
 {
 }
@@ -282,6 +349,7 @@ impl<T> Store for T where
         + RunStore
         + ArtifactStore
         + AccountingStore
+        + ScheduleStore
         + StoreAdmin
 {
 }

@@ -18,13 +18,9 @@
 //! Times a check passes in (run creation, claims) are whole microseconds, the precision every
 //! backend keeps, so they compare equal after a round trip.
 //!
-//! Not covered here: a schedule's stricter `max_global` / `max_per_job` (see [`ClaimJobs`]) needs
-//! a schedule row, which the `Store` traits cannot write yet; each backend tests it with a row
-//! it inserts itself until schedules get their store API.
-//!
 //! Backends with more than one pool or process on a database reuse the races:
 //! [`race_claimers`], [`race_claimers_with_limits`] (with [`fitting_in_id_order`] for what to
-//! expect) and [`race_claim_and_finish`].
+//! expect), [`race_claim_and_finish`] and [`race_firers`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
@@ -36,13 +32,15 @@ use serde_json::{Map, Value, json};
 
 use crate::domain::{
     AllowlistPatch, ApprovalStatus, ArtifactKind, ArtifactQuery, ClaimJobs, DEFAULT_DIRECTIVE_NAME,
-    DirectivePatch, DirectiveSnapshot, DirectiveType, DirectiveUsage, FinishJob, InventoryQuery,
-    InventorySnapshot, JobFinished, JobStatus, LeaseState, LlmOutcome, ModelUsage,
-    NewAllowlistEntry, NewArtifact, NewDirective, NewInventorySnapshot, NewLlmCall,
-    NewNetworkPolicy, NewRun, NewTaskDefinition, Page, PageRequest, ReapLeases, RenewLease, Run,
-    RunJob, RunQuery, RunStatus, StoreMetrics, Task3Scope, TaskDefinitionPatch, Timestamp,
-    TokenStats, Trigger,
+    DirectivePatch, DirectiveSnapshot, DirectiveType, DirectiveUsage, FinishJob, FireDecision,
+    Fired, InventoryQuery, InventorySnapshot, JobFinished, JobStatus, LeaseState, LlmOutcome,
+    MisfirePolicy, ModelUsage, NewAllowlistEntry, NewArtifact, NewDirective, NewInventorySnapshot,
+    NewLlmCall, NewNetworkPolicy, NewRun, NewSchedule, NewTaskDefinition, Page, PageRequest,
+    ReapLeases, RenewLease, Run, RunJob, RunQuery, RunStatus, RunningCounts, Schedule,
+    ScheduleType, ScheduledRun, ScheduledRunStatus, StoreMetrics, Task3Scope, TaskDefinitionPatch,
+    Timestamp, TokenStats, Trigger,
 };
+use crate::store::FirePlanner;
 use crate::{Error, Result, Store};
 
 /// Expands every conformance check into a named `#[tokio::test]` using `$setup`.
@@ -132,6 +130,20 @@ macro_rules! conformance_suite {
             usage_by_model_one_row_per_model,
             usage_by_directive_counts_runs_and_sums_their_tokens,
             metrics_count_every_status_and_runnable_jobs,
+            schedule_create_then_get_and_list,
+            schedule_taken_name_is_conflict,
+            schedule_unknown_references_are_not_found,
+            schedule_replace_keeps_created_and_last_run,
+            schedule_delete_keeps_runs_with_schedule_cleared,
+            task_referenced_by_a_schedule_cannot_be_deleted,
+            fire_launches_enabled_due_schedules_in_order,
+            fire_takes_at_most_limit_schedules,
+            fire_postpones_and_disables_without_runs,
+            fire_counts_active_runs_and_each_launch,
+            fire_concurrent_callers_fire_each_slot_once,
+            record_run_now_launches_and_keeps_the_timing,
+            schedule_history_follows_the_runs,
+            claim_obeys_a_schedules_stricter_limits,
         );
     };
     (@checks $setup:expr; $($check:ident),* $(,)?) => {
@@ -3441,4 +3453,784 @@ fn release<K: Ord>(counts: &mut BTreeMap<K, u32>, key: K) {
             counts.remove(&key);
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schedules
+
+/// An enabled hourly interval schedule of `task_key` due at `next_run_at`, written at `at(0)`
+/// (also for backend tests that need a schedule).
+pub fn new_schedule(name: &str, task_key: &str, next_run_at: Option<Timestamp>) -> NewSchedule {
+    NewSchedule {
+        name: name.to_string(),
+        task_key: task_key.to_string(),
+        directive_id: None,
+        custom_directive_text: None,
+        enabled: true,
+        schedule_type: ScheduleType::Interval,
+        interval_minutes: Some(60),
+        cron_expr: None,
+        run_at: None,
+        timezone: "UTC".into(),
+        task3_scope: Task3Scope::Allowlist,
+        use_rag: false,
+        max_global: None,
+        max_per_job: None,
+        misfire_policy: MisfirePolicy::RunOnce,
+        next_run_at,
+        now: at(0),
+    }
+}
+
+async fn create_schedule(
+    store: &Arc<dyn Store>,
+    name: &str,
+    task_key: &str,
+    next_run_at: Option<Timestamp>,
+) -> Schedule {
+    store
+        .create_schedule(new_schedule(name, task_key, next_run_at))
+        .await
+        .unwrap()
+}
+
+/// The run a planner launches for a schedule: its task, no approval, triggered by the schedule
+/// (the store sets `schedule_id`), created at its slot.
+fn scheduled_run(schedule: &Schedule, slot: Timestamp) -> NewRun {
+    new_run(&[&schedule.task_key], ApprovalStatus::None, slot).with_trigger(Trigger::Schedule)
+}
+
+/// Launches every due schedule for its slot (`next_run_at`) and moves it an hour on.
+fn launch_planner() -> FirePlanner {
+    Arc::new(|schedule: &Schedule, _: &RunningCounts| {
+        let slot = schedule.next_run_at.expect("a due schedule has a next run");
+        FireDecision::Launch {
+            run: scheduled_run(schedule, slot),
+            scheduled_for: slot,
+            next_run_at: Some(slot + chrono::Duration::hours(1)),
+            enabled: true,
+        }
+    })
+}
+
+/// The launched runs of what a firing did, in order.
+fn launched(fired: &[Fired]) -> Vec<(&Run, &ScheduledRun)> {
+    fired
+        .iter()
+        .filter_map(|f| match f {
+            Fired::Launched { run, scheduled_run } => Some((run, scheduled_run)),
+            _ => None,
+        })
+        .collect()
+}
+
+async fn history(store: &Arc<dyn Store>, schedule_id: i64) -> Vec<ScheduledRun> {
+    store
+        .schedule_history(schedule_id, PageRequest::first(100))
+        .await
+        .unwrap()
+        .items
+}
+
+async fn run_count(store: &Arc<dyn Store>) -> u64 {
+    total(|page| store.list_runs(RunQuery::new(page))).await
+}
+
+/// - Create inserts (`created_at = updated_at = now`, no `last_run_at`); get returns it;
+///   schedules page by id with the total count.
+pub async fn schedule_create_then_get_and_list(store: Arc<dyn Store>) {
+    let directive = store
+        .create_directive(NewDirective::new("Scheduled", DirectiveType::D2))
+        .await
+        .unwrap();
+    let mut new = new_schedule("nightly", "log_triage", Some(at(3600)));
+    new.directive_id = Some(directive.id);
+    new.schedule_type = ScheduleType::Cron;
+    new.interval_minutes = None;
+    new.cron_expr = Some("0 3 * * *".into());
+    new.timezone = "Europe/Berlin".into();
+    new.task3_scope = Task3Scope::All;
+    new.use_rag = true;
+    new.max_global = Some(2);
+    new.max_per_job = Some(1);
+    new.misfire_policy = MisfirePolicy::Skip;
+    new.enabled = false;
+    let schedule = store.create_schedule(new.clone()).await.unwrap();
+    assert!(schedule.id > 0);
+    let expected = Schedule {
+        id: schedule.id,
+        name: new.name,
+        task_key: new.task_key,
+        directive_id: Some(directive.id),
+        custom_directive_text: None,
+        enabled: false,
+        schedule_type: ScheduleType::Cron,
+        interval_minutes: None,
+        cron_expr: new.cron_expr,
+        run_at: None,
+        timezone: new.timezone,
+        task3_scope: Task3Scope::All,
+        use_rag: true,
+        max_global: Some(2),
+        max_per_job: Some(1),
+        misfire_policy: MisfirePolicy::Skip,
+        last_run_at: None,
+        next_run_at: Some(at(3600)),
+        created_at: at(0),
+        updated_at: at(0),
+    };
+    assert_eq!(schedule, expected);
+    assert_eq!(store.get_schedule(schedule.id).await.unwrap(), schedule);
+
+    let mut one_shot = new_schedule("once", "gpu_report", Some(at(60)));
+    one_shot.schedule_type = ScheduleType::OneShot;
+    one_shot.interval_minutes = None;
+    one_shot.run_at = Some(at(60));
+    one_shot.custom_directive_text = Some("Only the GPUs.".into());
+    let once = store.create_schedule(one_shot).await.unwrap();
+    assert_eq!(once.run_at, Some(at(60)));
+    assert_eq!(
+        once.custom_directive_text.as_deref(),
+        Some("Only the GPUs.")
+    );
+
+    let list = |page| {
+        let store = store.clone();
+        async move { store.list_schedules(page).await.map(|p| p.map(|s| s.id)) }
+    };
+    let before = total(&list).await;
+    let added = rows_to_add(before);
+    for i in 0..added {
+        create_schedule(&store, &format!("paged-{i}"), "service_map", None).await;
+    }
+    assert_eq!(total(&list).await, before + added as u64);
+    assert_paged_in_id_order("schedules", list).await;
+}
+
+/// - A name already taken is `Conflict` on create and replace, and nothing is written.
+pub async fn schedule_taken_name_is_conflict(store: Arc<dyn Store>) {
+    let first = create_schedule(&store, "hourly", "log_triage", Some(at(60))).await;
+    let second = create_schedule(&store, "daily", "gpu_report", Some(at(60))).await;
+    let message = expect_conflict(
+        store
+            .create_schedule(new_schedule("hourly", "service_map", None))
+            .await,
+        "create with a taken name",
+    );
+    assert!(message.contains("hourly"), "names the name: {message}");
+    let mut rename = new_schedule("hourly", "gpu_report", Some(at(90)));
+    rename.now = at(5);
+    expect_conflict(
+        store.replace_schedule(second.id, rename).await,
+        "rename to a taken name",
+    );
+    let all = store.list_schedules(PageRequest::first(10)).await.unwrap();
+    assert_eq!(all.items, [first, second], "nothing written");
+}
+
+/// - An unknown task key or directive is `NotFound` on create and replace, and nothing is
+///   written; unknown schedule ids are `NotFound` for get, replace, delete, run-now and history.
+pub async fn schedule_unknown_references_are_not_found(store: Arc<dyn Store>) {
+    expect_not_found(
+        store
+            .create_schedule(new_schedule("ghost", "no_such_task", None))
+            .await,
+        "create with an unknown task key",
+    );
+    let mut unknown_directive = new_schedule("ghost", "log_triage", None);
+    unknown_directive.directive_id = Some(987_654);
+    expect_not_found(
+        store.create_schedule(unknown_directive.clone()).await,
+        "create with an unknown directive",
+    );
+    assert_eq!(
+        total(|page| store.list_schedules(page)).await,
+        0,
+        "nothing written"
+    );
+
+    let schedule = create_schedule(&store, "real", "log_triage", Some(at(60))).await;
+    expect_not_found(
+        store
+            .replace_schedule(schedule.id, new_schedule("real", "no_such_task", None))
+            .await,
+        "replace with an unknown task key",
+    );
+    expect_not_found(
+        store.replace_schedule(schedule.id, unknown_directive).await,
+        "replace with an unknown directive",
+    );
+    assert_eq!(store.get_schedule(schedule.id).await.unwrap(), schedule);
+
+    let missing = schedule.id + 1000;
+    expect_not_found(store.get_schedule(missing).await, "get");
+    expect_not_found(
+        store
+            .replace_schedule(missing, new_schedule("other", "log_triage", None))
+            .await,
+        "replace",
+    );
+    expect_not_found(store.delete_schedule(missing).await, "delete");
+    let before = run_count(&store).await;
+    expect_not_found(
+        store
+            .record_run_now(missing, scheduled_run(&schedule, at(5)), at(5))
+            .await,
+        "run-now",
+    );
+    assert_eq!(run_count(&store).await, before, "run-now wrote no run");
+    expect_not_found(
+        store
+            .schedule_history(missing, PageRequest::first(10))
+            .await,
+        "history",
+    );
+}
+
+/// - Replace writes every field given (`updated_at = now`), keeping `created_at` and
+///   `last_run_at`.
+pub async fn schedule_replace_keeps_created_and_last_run(store: Arc<dyn Store>) {
+    let schedule = create_schedule(&store, "hourly", "log_triage", Some(at(60))).await;
+    store
+        .fire_due_schedules(at(60), 10, launch_planner())
+        .await
+        .unwrap();
+    let fired = store.get_schedule(schedule.id).await.unwrap();
+    assert_eq!(fired.last_run_at, Some(at(60)));
+
+    let mut new = new_schedule("renamed", "service_map", Some(at(7200)));
+    new.interval_minutes = Some(15);
+    new.timezone = "Asia/Kolkata".into();
+    new.enabled = false;
+    new.max_per_job = Some(3);
+    new.custom_directive_text = Some("Look at the mesh.".into());
+    new.now = at(100);
+    let replaced = store.replace_schedule(schedule.id, new).await.unwrap();
+    assert_eq!(replaced.id, schedule.id);
+    assert_eq!(replaced.name, "renamed");
+    assert_eq!(replaced.task_key, "service_map");
+    assert_eq!(replaced.interval_minutes, Some(15));
+    assert_eq!(replaced.timezone, "Asia/Kolkata");
+    assert!(!replaced.enabled);
+    assert_eq!(replaced.max_per_job, Some(3));
+    assert_eq!(
+        replaced.custom_directive_text.as_deref(),
+        Some("Look at the mesh.")
+    );
+    assert_eq!(replaced.next_run_at, Some(at(7200)));
+    assert_eq!(replaced.created_at, at(0), "created_at stays");
+    assert_eq!(replaced.updated_at, at(100));
+    assert_eq!(replaced.last_run_at, Some(at(60)), "last_run_at stays");
+    assert_eq!(store.get_schedule(schedule.id).await.unwrap(), replaced);
+}
+
+/// - Delete removes the schedule and its ledger; its runs stay with `schedule_id` cleared.
+pub async fn schedule_delete_keeps_runs_with_schedule_cleared(store: Arc<dyn Store>) {
+    let schedule = create_schedule(&store, "hourly", "log_triage", Some(at(60))).await;
+    let fired = store
+        .fire_due_schedules(at(60), 10, launch_planner())
+        .await
+        .unwrap();
+    let run_id = launched(&fired)[0].0.id;
+    let (now_run, _) = store
+        .record_run_now(schedule.id, scheduled_run(&schedule, at(90)), at(90))
+        .await
+        .unwrap();
+    store.delete_schedule(schedule.id).await.unwrap();
+    expect_not_found(store.get_schedule(schedule.id).await, "get after delete");
+    expect_not_found(
+        store
+            .schedule_history(schedule.id, PageRequest::first(10))
+            .await,
+        "history after delete",
+    );
+    expect_not_found(store.delete_schedule(schedule.id).await, "delete twice");
+    for id in [run_id, now_run.id] {
+        let run = store.get_run(id).await.unwrap();
+        assert_eq!(run.schedule_id, None, "run {id} stays, unscheduled");
+        assert_eq!(store.list_run_jobs(id).await.unwrap().len(), 1);
+    }
+}
+
+/// - A task referenced by a schedule cannot be deleted (`Conflict`, nothing changes); once the
+///   schedule is gone it can.
+pub async fn task_referenced_by_a_schedule_cannot_be_deleted(store: Arc<dyn Store>) {
+    let task = store
+        .create_task(NewTaskDefinition::new("scheduled_task", "Scheduled"))
+        .await
+        .unwrap();
+    let schedule = create_schedule(&store, "uses it", "scheduled_task", None).await;
+    let message = expect_conflict(store.delete_task(task.id).await, "delete a scheduled task");
+    assert!(message.contains("schedule"), "says why: {message}");
+    assert_eq!(store.get_task(task.id).await.unwrap(), task);
+    store.delete_schedule(schedule.id).await.unwrap();
+    store.delete_task(task.id).await.unwrap();
+}
+
+/// - Firing takes only enabled schedules whose `next_run_at <= now`, in (`next_run_at`, id)
+///   order; `Launch` writes the run (with `schedule_id`) and its jobs, the pending ledger row,
+///   `last_run_at = scheduled_for`, `next_run_at` and `enabled`.
+pub async fn fire_launches_enabled_due_schedules_in_order(store: Arc<dyn Store>) {
+    let later = create_schedule(&store, "later", "log_triage", Some(at(10))).await;
+    let earlier = create_schedule(&store, "earlier", "gpu_report", Some(at(5))).await;
+    let tied = create_schedule(&store, "tied", "service_map", Some(at(10))).await;
+    let mut off = new_schedule("off", "log_triage", Some(at(1)));
+    off.enabled = false;
+    let off = store.create_schedule(off).await.unwrap();
+    let future = create_schedule(&store, "future", "log_triage", Some(at(21))).await;
+    let unset = create_schedule(&store, "unset", "log_triage", None).await;
+
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let planner: FirePlanner = {
+        let seen = seen.clone();
+        let launch = launch_planner();
+        Arc::new(move |schedule: &Schedule, counts: &RunningCounts| {
+            seen.lock().unwrap().push(schedule.id);
+            launch(schedule, counts)
+        })
+    };
+    let fired = store.fire_due_schedules(at(20), 10, planner).await.unwrap();
+    let order = [earlier.id, later.id, tied.id];
+    assert_eq!(
+        *seen.lock().unwrap(),
+        order,
+        "the planner sees due schedules in order"
+    );
+    let runs = launched(&fired);
+    assert_eq!(runs.len(), 3, "{fired:?}");
+    for ((run, ledger), (id, slot)) in
+        runs.iter()
+            .zip([(earlier.id, at(5)), (later.id, at(10)), (tied.id, at(10))])
+    {
+        assert_eq!(run.schedule_id, Some(id));
+        assert_eq!(run.trigger, Trigger::Schedule);
+        assert_eq!(run.status, RunStatus::Pending);
+        assert_eq!(run.created_at, slot);
+        assert_eq!(**run, store.get_run(run.id).await.unwrap());
+        let schedule = store.get_schedule(id).await.unwrap();
+        let jobs = store.list_run_jobs(run.id).await.unwrap();
+        let keys: Vec<&str> = jobs.iter().map(|j| j.task_key.as_str()).collect();
+        assert_eq!(keys, [schedule.task_key.as_str()]);
+        assert_eq!(ledger.schedule_id, id);
+        assert_eq!(ledger.run_id, Some(run.id));
+        assert_eq!(ledger.scheduled_for, slot);
+        assert_eq!(ledger.status, ScheduledRunStatus::Pending);
+        assert_eq!((ledger.started_at, ledger.finished_at), (None, None));
+        assert_eq!(ledger.error_summary, None);
+        assert_eq!(history(&store, id).await, [(*ledger).clone()]);
+        assert_eq!(schedule.last_run_at, Some(slot));
+        assert_eq!(
+            schedule.next_run_at,
+            Some(slot + chrono::Duration::hours(1))
+        );
+        assert!(schedule.enabled);
+    }
+    for untouched in [off, future, unset] {
+        assert_eq!(store.get_schedule(untouched.id).await.unwrap(), untouched);
+        assert!(history(&store, untouched.id).await.is_empty());
+    }
+    assert!(
+        store
+            .fire_due_schedules(at(20), 10, launch_planner())
+            .await
+            .unwrap()
+            .is_empty(),
+        "fired slots are not due again"
+    );
+}
+
+/// - At most `limit` schedules fire per call, the earliest first; the rest wait for the next.
+pub async fn fire_takes_at_most_limit_schedules(store: Arc<dyn Store>) {
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(
+            create_schedule(&store, &format!("s{i}"), "log_triage", Some(at(10 - i)))
+                .await
+                .id,
+        );
+    }
+    ids.reverse();
+    let fired_ids = |fired: Vec<Fired>| -> Vec<i64> {
+        launched(&fired)
+            .iter()
+            .map(|(run, _)| run.schedule_id.unwrap())
+            .collect()
+    };
+    assert!(
+        store
+            .fire_due_schedules(at(20), 0, launch_planner())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let first = store
+        .fire_due_schedules(at(20), 2, launch_planner())
+        .await
+        .unwrap();
+    assert_eq!(fired_ids(first), ids[..2]);
+    let rest = store
+        .fire_due_schedules(at(20), 10, launch_planner())
+        .await
+        .unwrap();
+    assert_eq!(fired_ids(rest), ids[2..]);
+}
+
+/// - `Postpone` moves only `next_run_at`; `Disable` sets `enabled = false` and clears
+///   `next_run_at`; a `Launch` with `enabled = false` and no next run ends a one-shot. Neither
+///   `Postpone` nor `Disable` writes a run or a ledger row.
+pub async fn fire_postpones_and_disables_without_runs(store: Arc<dyn Store>) {
+    let deferred = create_schedule(&store, "deferred", "log_triage", Some(at(5))).await;
+    let dead = create_schedule(&store, "dead", "gpu_report", Some(at(6))).await;
+    let mut once = new_schedule("once", "service_map", Some(at(7)));
+    once.schedule_type = ScheduleType::OneShot;
+    once.interval_minutes = None;
+    once.run_at = Some(at(7));
+    let once = store.create_schedule(once).await.unwrap();
+    let (deferred_id, dead_id) = (deferred.id, dead.id);
+    let planner: FirePlanner = Arc::new(move |schedule: &Schedule, _: &RunningCounts| {
+        if schedule.id == deferred_id {
+            FireDecision::Postpone {
+                next_run_at: at(65),
+            }
+        } else if schedule.id == dead_id {
+            FireDecision::Disable {
+                reason: "task gpu_report is inactive".into(),
+            }
+        } else {
+            FireDecision::Launch {
+                run: scheduled_run(schedule, at(7)),
+                scheduled_for: at(7),
+                next_run_at: None,
+                enabled: false,
+            }
+        }
+    });
+    let before = run_count(&store).await;
+    let fired = store.fire_due_schedules(at(30), 10, planner).await.unwrap();
+    assert_eq!(fired.len(), 3, "{fired:?}");
+    assert_eq!(
+        fired[0],
+        Fired::Postponed {
+            schedule_id: deferred.id,
+            next_run_at: at(65)
+        }
+    );
+    assert_eq!(
+        fired[1],
+        Fired::Disabled {
+            schedule_id: dead.id,
+            reason: "task gpu_report is inactive".into()
+        }
+    );
+    assert_eq!(launched(&fired).len(), 1);
+    assert_eq!(
+        run_count(&store).await,
+        before + 1,
+        "only the launch wrote a run"
+    );
+
+    let deferred_now = store.get_schedule(deferred.id).await.unwrap();
+    assert_eq!(deferred_now.next_run_at, Some(at(65)));
+    assert_eq!(deferred_now.last_run_at, None);
+    assert!(deferred_now.enabled);
+    assert!(history(&store, deferred.id).await.is_empty());
+
+    let dead_now = store.get_schedule(dead.id).await.unwrap();
+    assert!(!dead_now.enabled);
+    assert_eq!(dead_now.next_run_at, None);
+    assert_eq!(dead_now.last_run_at, None);
+    assert!(history(&store, dead.id).await.is_empty());
+
+    let once_now = store.get_schedule(once.id).await.unwrap();
+    assert!(!once_now.enabled);
+    assert_eq!(once_now.next_run_at, None);
+    assert_eq!(once_now.last_run_at, Some(at(7)));
+    assert_eq!(history(&store, once.id).await.len(), 1);
+
+    assert!(
+        store
+            .fire_due_schedules(at(64), 10, launch_planner())
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing is due before the postponed time"
+    );
+    let again = store
+        .fire_due_schedules(at(65), 10, launch_planner())
+        .await
+        .unwrap();
+    assert_eq!(launched(&again).len(), 1, "the postponed schedule fires");
+}
+
+/// - The planner sees the runs `running` or `pending` with approval none/approved and their
+///   pending or running jobs per task, and each `Launch` adds its run and jobs to the counts the
+///   next call sees within the same firing.
+pub async fn fire_counts_active_runs_and_each_launch(store: Arc<dyn Store>) {
+    // Not counted: an ended run and a run awaiting approval.
+    let (_, done) = run_with_jobs(&store, &["gpu_report"], 0).await;
+    let job = claim_one(&store, "executor", 1).await;
+    assert_eq!(job.id, done[0].id);
+    finish_held(&store, &job, JobStatus::Completed, 2).await;
+    // Counted: a running run (one job running, one pending) and a pending one.
+    let (_, running) = run_with_jobs(&store, &["log_triage", "gpu_report"], 3).await;
+    assert_eq!(claim_one(&store, "executor", 4).await.id, running[0].id);
+    run_with_jobs(&store, &["service_map"], 5).await;
+    create_run(&store, &["log_triage"], ApprovalStatus::Pending, 6).await;
+
+    create_schedule(&store, "first", "log_triage", Some(at(10))).await;
+    create_schedule(&store, "second", "service_map", Some(at(11))).await;
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let planner: FirePlanner = {
+        let seen = seen.clone();
+        let launch = launch_planner();
+        Arc::new(move |schedule: &Schedule, counts: &RunningCounts| {
+            seen.lock().unwrap().push(counts.clone());
+            launch(schedule, counts)
+        })
+    };
+    store.fire_due_schedules(at(20), 10, planner).await.unwrap();
+    let counts = |runs: i64, jobs: &[(&str, i64)]| RunningCounts {
+        active_runs: runs,
+        active_jobs_per_task: jobs.iter().map(|(k, n)| (k.to_string(), *n)).collect(),
+    };
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            counts(
+                2,
+                &[("gpu_report", 1), ("log_triage", 1), ("service_map", 1)]
+            ),
+            counts(
+                3,
+                &[("gpu_report", 1), ("log_triage", 2), ("service_map", 1)]
+            ),
+        ]
+    );
+}
+
+/// - 16 concurrent firers over 50 due schedules fire every slot exactly once.
+pub async fn fire_concurrent_callers_fire_each_slot_once(store: Arc<dyn Store>) {
+    race_firers(&[store], 16, 50).await;
+}
+
+/// Creates `schedules` schedules due at a few different slots, then races `firers` tasks,
+/// spread round-robin over `stores` (one store, or several pools or processes' worth of stores
+/// on one database), each firing batches of 3 until nothing is due. Asserts that no slot was
+/// fired twice and every slot was fired: one ledger row and one run each.
+pub async fn race_firers(stores: &[Arc<dyn Store>], firers: usize, schedules: usize) {
+    assert!(!stores.is_empty(), "race_firers needs at least one store");
+    let store = &stores[0];
+    let runs_before = run_count(store).await;
+    let mut expected = BTreeSet::new();
+    for i in 0..schedules {
+        let slot = at(i as i64 % 7);
+        let schedule = create_schedule(store, &format!("race-{i}"), "log_triage", Some(slot)).await;
+        expected.insert((schedule.id, slot));
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for worker in 0..firers {
+        let store = stores[worker % stores.len()].clone();
+        tasks.spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let fired = store
+                    .fire_due_schedules(at(30), 3, launch_planner())
+                    .await
+                    .expect("firing due schedules");
+                if fired.is_empty() {
+                    break mine;
+                }
+                mine.extend(
+                    launched(&fired)
+                        .iter()
+                        .map(|(_, l)| (l.schedule_id, l.scheduled_for)),
+                );
+            }
+        });
+    }
+    let mut slots = Vec::new();
+    while let Some(result) = tasks.join_next().await {
+        slots.extend(result.expect("firer task"));
+    }
+    assert!(
+        store
+            .fire_due_schedules(at(30), 1000, launch_planner())
+            .await
+            .unwrap()
+            .is_empty(),
+        "every due schedule was fired by the race"
+    );
+    let unique: BTreeSet<_> = slots.iter().copied().collect();
+    assert_eq!(unique.len(), slots.len(), "no slot fired twice");
+    assert_eq!(unique, expected, "every slot fired");
+    for (id, _) in expected {
+        assert_eq!(
+            history(store, id).await.len(),
+            1,
+            "schedule {id}: one ledger row"
+        );
+    }
+    assert_eq!(
+        run_count(store).await,
+        runs_before + schedules as u64,
+        "one run per slot"
+    );
+}
+
+/// - Run-now writes the run (with `schedule_id`) and its ledger row, enabled or not, leaving
+///   `next_run_at`/`last_run_at`; a slot already in the ledger is `Conflict` and writes nothing,
+///   and firing never launches a slot run-now already took.
+pub async fn record_run_now_launches_and_keeps_the_timing(store: Arc<dyn Store>) {
+    let mut off = new_schedule("off", "gpu_report", Some(at(100)));
+    off.enabled = false;
+    let off = store.create_schedule(off).await.unwrap();
+    let (run, ledger) = store
+        .record_run_now(off.id, scheduled_run(&off, at(5)), at(5))
+        .await
+        .unwrap();
+    assert_eq!(run.schedule_id, Some(off.id));
+    assert_eq!(run.trigger, Trigger::Schedule);
+    assert_eq!(run, store.get_run(run.id).await.unwrap());
+    let jobs = store.list_run_jobs(run.id).await.unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].task_key, "gpu_report");
+    assert_eq!(ledger.schedule_id, off.id);
+    assert_eq!(ledger.run_id, Some(run.id));
+    assert_eq!(ledger.scheduled_for, at(5));
+    assert_eq!(ledger.status, ScheduledRunStatus::Pending);
+    assert_eq!(history(&store, off.id).await, [ledger]);
+    assert_eq!(
+        store.get_schedule(off.id).await.unwrap(),
+        off,
+        "timing untouched"
+    );
+
+    let before = run_count(&store).await;
+    expect_conflict(
+        store
+            .record_run_now(off.id, scheduled_run(&off, at(5)), at(5))
+            .await,
+        "the same slot twice",
+    );
+    assert_eq!(run_count(&store).await, before, "nothing written");
+    assert_eq!(history(&store, off.id).await.len(), 1);
+
+    // A slot taken by run-now is not launched again when it comes due.
+    let on = create_schedule(&store, "on", "log_triage", Some(at(50))).await;
+    store
+        .record_run_now(on.id, scheduled_run(&on, at(50)), at(50))
+        .await
+        .unwrap();
+    let before = run_count(&store).await;
+    let fired = store
+        .fire_due_schedules(at(60), 10, launch_planner())
+        .await
+        .unwrap();
+    assert!(launched(&fired).is_empty(), "{fired:?}");
+    assert_eq!(run_count(&store).await, before);
+    assert_eq!(history(&store, on.id).await.len(), 1);
+}
+
+/// - History pages the ledger newest `scheduled_for` first; each row's status follows its run:
+///   pending, started (with `started_at`) once a job is claimed, then finished or failed (failed
+///   or cancelled) with `finished_at` and the run's error summary.
+pub async fn schedule_history_follows_the_runs(store: Arc<dyn Store>) {
+    let schedule = create_schedule(&store, "hourly", "log_triage", None).await;
+    let mut runs = Vec::new();
+    for slot in [10, 30, 20] {
+        let (run, _) = store
+            .record_run_now(schedule.id, scheduled_run(&schedule, at(slot)), at(slot))
+            .await
+            .unwrap();
+        runs.push(run.id);
+    }
+    let rows = history(&store, schedule.id).await;
+    let slots: Vec<Timestamp> = rows.iter().map(|r| r.scheduled_for).collect();
+    assert_eq!(slots, [at(30), at(20), at(10)], "newest slot first");
+    assert!(rows.iter().all(|r| r.status == ScheduledRunStatus::Pending));
+    let page = store
+        .schedule_history(schedule.id, PageRequest::new(2, 2).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(page.count, 3);
+    assert_eq!(page.items, rows[2..]);
+
+    // Runs in id order: slot 10, slot 30, slot 20. Claims take jobs in id order.
+    let first = claim_one(&store, "executor", 40).await;
+    let second = claim_one(&store, "executor", 41).await;
+    let by_slot = |rows: &[ScheduledRun], slot: i64| {
+        rows.iter()
+            .find(|r| r.scheduled_for == at(slot))
+            .cloned()
+            .expect("slot in history")
+    };
+    let rows = history(&store, schedule.id).await;
+    let started = by_slot(&rows, 10);
+    assert_eq!(started.status, ScheduledRunStatus::Started);
+    assert_eq!(started.started_at, Some(at(40)));
+    assert_eq!(started.finished_at, None);
+    assert_eq!(by_slot(&rows, 30).status, ScheduledRunStatus::Started);
+    assert_eq!(by_slot(&rows, 20).status, ScheduledRunStatus::Pending);
+
+    finish_held(&store, &first, JobStatus::Completed, 50).await;
+    finish_held(&store, &second, JobStatus::Failed, 51).await;
+    store.cancel_run(runs[2], at(52)).await.unwrap();
+    let rows = history(&store, schedule.id).await;
+    let finished = by_slot(&rows, 10);
+    assert_eq!(finished.status, ScheduledRunStatus::Finished);
+    assert_eq!(finished.started_at, Some(at(40)));
+    assert_eq!(finished.finished_at, Some(at(50)));
+    assert_eq!(finished.error_summary, None);
+    let failed = by_slot(&rows, 30);
+    assert_eq!(failed.status, ScheduledRunStatus::Failed);
+    assert_eq!(failed.finished_at, Some(at(51)));
+    let error = failed.error_summary.expect("a failed run's error summary");
+    assert!(error.contains("log_triage"), "{error}");
+    let cancelled = by_slot(&rows, 20);
+    assert_eq!(cancelled.status, ScheduledRunStatus::Failed);
+    assert_eq!(cancelled.finished_at, Some(at(52)));
+}
+
+/// - A scheduled run obeys its schedule's `max_global` / `max_per_job` when they are stricter
+///   than the claim's limits; runs of other schedules and unscheduled runs do not.
+pub async fn claim_obeys_a_schedules_stricter_limits(store: Arc<dyn Store>) {
+    let mut strict_global = new_schedule("strict-global", "log_triage", None);
+    strict_global.max_global = Some(1);
+    let strict_global = store.create_schedule(strict_global).await.unwrap();
+    let mut loose = new_schedule("loose", "service_map", None);
+    loose.max_global = Some(50);
+    loose.max_per_job = Some(50);
+    let loose = store.create_schedule(loose).await.unwrap();
+    let mut strict_task = new_schedule("strict-task", "log_triage", None);
+    strict_task.max_per_job = Some(1);
+    let strict_task = store.create_schedule(strict_task).await.unwrap();
+
+    let run_of = |schedule: &Schedule, keys: &[&str], slot: i64| {
+        let store = store.clone();
+        let new = new_run(keys, ApprovalStatus::None, at(slot)).with_trigger(Trigger::Schedule);
+        let id = schedule.id;
+        async move {
+            let (run, _) = store.record_run_now(id, new, at(slot)).await.unwrap();
+            store.list_run_jobs(run.id).await.unwrap()
+        }
+    };
+    let (_, plain) = run_with_jobs(&store, &["gpu_report"], 0).await;
+    let global = run_of(&strict_global, &["log_triage"], 1).await;
+    let loose_jobs = run_of(&loose, &["service_map"], 2).await;
+    assert_eq!(
+        claim_limited(&store, 10, 100, (10, 10)).await,
+        [plain[0].id, loose_jobs[0].id],
+        "a run is already running: the strict schedule's run waits"
+    );
+    assert_eq!(store.get_run_job(global[0].id).await.unwrap().attempts, 0);
+
+    let (_, plain_triage) = run_with_jobs(&store, &["log_triage"], 3).await;
+    let per_task = run_of(&strict_task, &["log_triage"], 4).await;
+    let (_, other) = run_with_jobs(&store, &["log_triage"], 5).await;
+    assert_eq!(
+        claim_limited(&store, 11, 100, (10, 3)).await,
+        [plain_triage[0].id, other[0].id],
+        "one log_triage job runs: the strict schedule's job waits, a later plain one fits"
+    );
+    assert_eq!(store.get_run_job(per_task[0].id).await.unwrap().attempts, 0);
 }

@@ -210,7 +210,7 @@ mod tests {
     use super::*;
     use crate::test_support::fresh_store;
 
-    /// Schedules have no store API yet, so this inserts one directly: a directive a schedule
+    /// The schedule is inserted directly, below the store API: a directive a schedule
     /// runs under cannot be deleted (the schedule would silently change directive otherwise).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn directive_used_by_a_schedule_cannot_be_deleted() {

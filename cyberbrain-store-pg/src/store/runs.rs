@@ -96,6 +96,53 @@ pub(crate) fn one_job(row: Option<PgRow>, id: i64, what: &str) -> Result<RunJob>
         .ok_or_else(|| Error::not_found("run job", id))
 }
 
+/// Writes `new` and its jobs inside the caller's transaction: every launch (manual, scheduled,
+/// run-now) goes through here. A schedule it names must exist (`NotFound` otherwise); the
+/// `FOR KEY SHARE` lock keeps it from being deleted before the commit, and does not wait for a
+/// scheduler firing it (`FOR NO KEY UPDATE`).
+pub(crate) async fn insert_run(conn: &mut PgConnection, new: &NewRun, what: &str) -> Result<Run> {
+    if let Some(schedule_id) = new.schedule_id {
+        let found = sqlx::query("SELECT 1 FROM schedules WHERE id = $1 FOR KEY SHARE")
+            .bind(schedule_id)
+            .fetch_optional(&mut *conn)
+            .await
+            .context(what)?;
+        if found.is_none() {
+            return Err(Error::not_found("schedule", schedule_id));
+        }
+    }
+    // The canonical JSON is what the hash covers; the JSON column keeps exactly that text.
+    let row = sqlx::query(concat!(
+        "INSERT INTO runs (status, directive_snapshot, snapshot_sha256, use_rag, task3_scope, \
+         \"trigger\", schedule_id, approval_status, created_at) \
+         VALUES ('pending', $1::text::json, $2, $3, $4, $5, $6, $7, $8) RETURNING ",
+        run_columns!()
+    ))
+    .bind(new.directive_snapshot.canonical_json())
+    .bind(new.directive_snapshot.sha256())
+    .bind(new.use_rag)
+    .bind(new.task3_scope.as_str())
+    .bind(new.trigger.as_str())
+    .bind(new.schedule_id)
+    .bind(new.approval_status.as_str())
+    .bind(new.created_at)
+    .fetch_one(&mut *conn)
+    .await
+    .context(what)?;
+    let run = run_from_row(&row).context(what)?;
+    // One row per key, inserted in the keys' order so job ids follow it.
+    sqlx::query(
+        "INSERT INTO run_jobs (run_id, task_key) \
+         SELECT $1, key FROM unnest($2::text[]) WITH ORDINALITY AS keys (key, n) ORDER BY n",
+    )
+    .bind(run.id)
+    .bind(&new.task_keys)
+    .execute(&mut *conn)
+    .await
+    .context("creating run jobs")?;
+    Ok(run)
+}
+
 async fn run_exists(conn: &mut PgConnection, id: i64, what: &str) -> Result<bool> {
     sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM runs WHERE id = $1)")
         .bind(id)
@@ -131,45 +178,7 @@ impl RunStore for PgStore {
     async fn create_run(&self, new: NewRun) -> Result<Run> {
         let what = "creating a run";
         let mut tx = self.begin(what).await?;
-        if let Some(schedule_id) = new.schedule_id {
-            let found = sqlx::query("SELECT 1 FROM schedules WHERE id = $1 FOR KEY SHARE")
-                .bind(schedule_id)
-                .fetch_optional(&mut *tx)
-                .await
-                .context(what)?;
-            if found.is_none() {
-                return Err(Error::not_found("schedule", schedule_id));
-            }
-        }
-        // The canonical JSON is what the hash covers; the JSON column keeps exactly that text.
-        let row = sqlx::query(concat!(
-            "INSERT INTO runs (status, directive_snapshot, snapshot_sha256, use_rag, task3_scope, \
-             \"trigger\", schedule_id, approval_status, created_at) \
-             VALUES ('pending', $1::text::json, $2, $3, $4, $5, $6, $7, $8) RETURNING ",
-            run_columns!()
-        ))
-        .bind(new.directive_snapshot.canonical_json())
-        .bind(new.directive_snapshot.sha256())
-        .bind(new.use_rag)
-        .bind(new.task3_scope.as_str())
-        .bind(new.trigger.as_str())
-        .bind(new.schedule_id)
-        .bind(new.approval_status.as_str())
-        .bind(new.created_at)
-        .fetch_one(&mut *tx)
-        .await
-        .context(what)?;
-        let run = run_from_row(&row).context(what)?;
-        // One row per key, inserted in the keys' order so job ids follow it.
-        sqlx::query(
-            "INSERT INTO run_jobs (run_id, task_key) \
-             SELECT $1, key FROM unnest($2::text[]) WITH ORDINALITY AS keys (key, n) ORDER BY n",
-        )
-        .bind(run.id)
-        .bind(&new.task_keys)
-        .execute(&mut *tx)
-        .await
-        .context("creating run jobs")?;
+        let run = insert_run(&mut tx, &new, what).await?;
         tx.commit().await.context(what)?;
         Ok(run)
     }

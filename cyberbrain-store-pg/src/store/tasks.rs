@@ -213,7 +213,7 @@ mod tests {
     use super::*;
     use crate::test_support::fresh_store;
 
-    /// Schedules have no store API yet, so this inserts one directly: a task a schedule uses
+    /// The schedule is inserted directly, below the store API: a task a schedule uses
     /// cannot be deleted, by the explicit check and by the `ON DELETE RESTRICT` behind it.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn task_used_by_a_schedule_cannot_be_deleted() {

@@ -169,12 +169,13 @@ impl DirectiveStore for SqliteStore {
 
 #[cfg(test)]
 mod tests {
-    use cyberbrain_core::store::{DirectiveStore, StoreAdmin};
+    use cyberbrain_core::store::{DirectiveStore, ScheduleStore, StoreAdmin};
 
     use super::*;
+    use cyberbrain_core::domain::NewSchedule;
+    use cyberbrain_core::testing::conformance::new_schedule;
 
-    /// Schedules have no store API yet, so this inserts one directly: a directive a schedule
-    /// runs under cannot be deleted (the schedule would silently change directive otherwise).
+    /// A directive a schedule runs under cannot be deleted (the schedule would silently change directive otherwise).
     #[tokio::test]
     async fn directive_used_by_a_schedule_cannot_be_deleted() {
         let dir = tempfile::tempdir().unwrap();
@@ -188,16 +189,9 @@ mod tests {
             .unwrap();
         let id = directive.id;
         store
-            .write(move |conn| {
-                conn.execute(
-                    "INSERT INTO schedules (name, task_key, directive_id, schedule_type, \
-                     interval_minutes, created_at, updated_at) VALUES ('nightly', 'log_triage', \
-                     ?1, 'interval', 1440, '2025-01-01T00:00:00.000000Z', \
-                     '2025-01-01T00:00:00.000000Z')",
-                    [id],
-                )
-                .context("inserting a schedule")?;
-                Ok(())
+            .create_schedule(NewSchedule {
+                directive_id: Some(id),
+                ..new_schedule("nightly", "log_triage", None)
             })
             .await
             .unwrap();

@@ -103,6 +103,40 @@ fn jobs_of(conn: &Connection, run_id: i64) -> Result<Vec<RunJob>> {
     .context(&format!("listing jobs of run {run_id}"))
 }
 
+/// Writes a run and one pending job per task key (the caller checked `schedule_id`).
+pub(crate) fn insert_run(conn: &Connection, new: &NewRun) -> Result<Run> {
+    // The canonical JSON is what the hash covers, so the stored text is exactly it.
+    let snapshot = new.directive_snapshot.canonical_json();
+    conn.prepare_cached(
+        "INSERT INTO runs (status, directive_snapshot, snapshot_sha256, use_rag, task3_scope, \
+         \"trigger\", schedule_id, approval_status, created_at) \
+         VALUES ('pending', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            snapshot,
+            new.directive_snapshot.sha256(),
+            new.use_rag,
+            Wire(new.task3_scope),
+            Wire(new.trigger),
+            new.schedule_id,
+            Wire(new.approval_status),
+            Time(new.created_at),
+        ])
+    })
+    .context("creating a run")?;
+    let run_id = conn.last_insert_rowid();
+    let mut insert_job = conn
+        .prepare_cached("INSERT INTO run_jobs (run_id, task_key) VALUES (?1, ?2)")
+        .context("creating run jobs")?;
+    for task_key in &new.task_keys {
+        insert_job
+            .execute(params![run_id, task_key])
+            .context("creating run jobs")?;
+    }
+    load_run(conn, run_id)
+}
+
 /// Runs matching every filter given (`?1` status, `?2` task key, `?3` approval state; NULL
 /// means any).
 const RUN_FILTER: &str = "(?1 IS NULL OR status = ?1) \
@@ -119,34 +153,7 @@ impl RunStore for SqliteStore {
             {
                 return Err(Error::not_found("schedule", schedule_id));
             }
-            // The canonical JSON is what the hash covers, so the stored text is exactly it.
-            let snapshot = new.directive_snapshot.canonical_json();
-            conn.execute(
-                "INSERT INTO runs (status, directive_snapshot, snapshot_sha256, use_rag, \
-                 task3_scope, \"trigger\", schedule_id, approval_status, created_at) \
-                 VALUES ('pending', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![
-                    snapshot,
-                    new.directive_snapshot.sha256(),
-                    new.use_rag,
-                    Wire(new.task3_scope),
-                    Wire(new.trigger),
-                    new.schedule_id,
-                    Wire(new.approval_status),
-                    Time(new.created_at),
-                ],
-            )
-            .context("creating a run")?;
-            let run_id = conn.last_insert_rowid();
-            let mut insert_job = conn
-                .prepare_cached("INSERT INTO run_jobs (run_id, task_key) VALUES (?1, ?2)")
-                .context("creating run jobs")?;
-            for task_key in &new.task_keys {
-                insert_job
-                    .execute(params![run_id, task_key])
-                    .context("creating run jobs")?;
-            }
-            load_run(conn, run_id)
+            insert_run(conn, &new)
         })
         .await
     }

@@ -161,14 +161,15 @@ impl TaskStore for SqliteStore {
 
 #[cfg(test)]
 mod tests {
-    use cyberbrain_core::store::{StoreAdmin, TaskStore};
+    use cyberbrain_core::store::{ScheduleStore, StoreAdmin, TaskStore};
 
     use super::*;
+    use cyberbrain_core::testing::conformance::new_schedule;
 
-    /// Schedules have no store API yet, so this inserts one directly: a task a schedule uses
-    /// cannot be deleted, by the explicit check and by the `ON DELETE RESTRICT` behind it.
+    /// The explicit check is in the conformance suite; behind it, the foreign key's
+    /// `ON DELETE RESTRICT` refuses too, should a caller skip the check.
     #[tokio::test]
-    async fn task_used_by_a_schedule_cannot_be_deleted() {
+    async fn the_foreign_key_alone_keeps_a_scheduled_task() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::connect(dir.path().join("cb.db").to_str().unwrap())
             .await
@@ -176,27 +177,10 @@ mod tests {
         store.migrate().await.unwrap();
         let task = store.get_task_by_key("log_triage").await.unwrap();
         store
-            .write(|conn| {
-                conn.execute(
-                    "INSERT INTO schedules (name, task_key, schedule_type, interval_minutes, \
-                     created_at, updated_at) VALUES ('hourly', 'log_triage', 'interval', 60, \
-                     '2025-01-01T00:00:00.000000Z', '2025-01-01T00:00:00.000000Z')",
-                    [],
-                )
-                .context("inserting a schedule")?;
-                Ok(())
-            })
+            .create_schedule(new_schedule("hourly", "log_triage", None))
             .await
             .unwrap();
 
-        let err = store.delete_task(task.id).await.unwrap_err();
-        assert!(
-            matches!(&err, Error::Conflict(m) if m.contains("schedule")),
-            "{err}"
-        );
-        assert_eq!(store.get_task(task.id).await.unwrap(), task);
-
-        // The foreign key alone also refuses, should a caller skip the check.
         let err = store
             .write(move |conn| {
                 conn.execute("DELETE FROM task_definitions WHERE id = ?1", [task.id])

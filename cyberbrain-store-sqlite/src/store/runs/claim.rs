@@ -191,9 +191,7 @@ pub(super) fn claim_jobs(conn: &Connection, claim: &ClaimJobs) -> Result<Vec<Run
 
 #[cfg(test)]
 mod tests {
-    use cyberbrain_core::domain::{
-        ApprovalStatus, DEFAULT_DIRECTIVE_NAME, NewRun, RunQuery, RunStatus,
-    };
+    use cyberbrain_core::domain::{ApprovalStatus, DEFAULT_DIRECTIVE_NAME, NewRun};
     use cyberbrain_core::store::{DirectiveStore, RunStore, StoreAdmin};
 
     use super::*;
@@ -203,29 +201,7 @@ mod tests {
         chrono::DateTime::from_timestamp(1_750_000_000 + offset_s, 0).unwrap()
     }
 
-    /// Schedules have no store API yet, so this inserts one directly.
-    async fn schedule(
-        store: &SqliteStore,
-        max_global: Option<i64>,
-        max_per_job: Option<i64>,
-    ) -> i64 {
-        store
-            .write(move |conn| {
-                conn.execute(
-                    "INSERT INTO schedules (name, task_key, schedule_type, interval_minutes, \
-                     max_global, max_per_job, created_at, updated_at) VALUES \
-                     ('limited-' || (SELECT COUNT(*) FROM schedules), 'log_triage', 'interval', \
-                     60, ?1, ?2, '2025-01-01T00:00:00.000000Z', '2025-01-01T00:00:00.000000Z')",
-                    params![max_global, max_per_job],
-                )
-                .context("inserting a schedule")?;
-                Ok(conn.last_insert_rowid())
-            })
-            .await
-            .unwrap()
-    }
-
-    async fn launch(store: &SqliteStore, keys: &[&str], schedule_id: Option<i64>) -> Vec<i64> {
+    async fn launch(store: &SqliteStore, keys: &[&str]) -> Vec<i64> {
         let directive = store
             .get_directive_by_name(DEFAULT_DIRECTIVE_NAME)
             .await
@@ -236,7 +212,6 @@ mod tests {
             at(0),
         );
         new.approval_status = ApprovalStatus::None;
-        new.schedule_id = schedule_id;
         let run = store.create_run(new).await.unwrap();
         store
             .list_run_jobs(run.id)
@@ -290,70 +265,16 @@ mod tests {
         (store, dir)
     }
 
-    /// A run launched by a schedule obeys the schedule's `max_global` when it is stricter than
-    /// the claim's; runs of other schedules and unscheduled runs do not.
-    #[tokio::test]
-    async fn a_schedules_stricter_max_global_holds_for_its_runs() {
-        let (store, _dir) = fresh().await;
-        let strict = schedule(&store, Some(1), None).await;
-        let loose = schedule(&store, Some(50), None).await;
-        let first = launch(&store, &["gpu_report"], None).await;
-        let scheduled = launch(&store, &["log_triage"], Some(strict)).await;
-        let loose_run = launch(&store, &["service_map"], Some(loose)).await;
-        assert_eq!(
-            claim(&store, (10, 10)).await,
-            [first[0], loose_run[0]],
-            "one run already running: the strict schedule's run waits"
-        );
-        let running = store
-            .list_runs(RunQuery::default().with_status(RunStatus::Running))
-            .await
-            .unwrap();
-        assert_eq!(running.count, 2);
-        let pending = store.get_run_job(scheduled[0]).await.unwrap();
-        assert_eq!(pending.attempts, 0);
-    }
-
-    /// A schedule's `max_per_job` caps running jobs of the task for its runs; the claim's own
-    /// per-task limit still holds when it is the stricter one.
-    #[tokio::test]
-    async fn a_schedules_stricter_max_per_job_holds_for_its_runs() {
-        let (store, _dir) = fresh().await;
-        let strict = schedule(&store, None, Some(1)).await;
-        let plain = launch(&store, &["log_triage"], None).await;
-        let scheduled = launch(&store, &["log_triage"], Some(strict)).await;
-        let other = launch(&store, &["log_triage", "gpu_report"], None).await;
-        assert_eq!(
-            claim(&store, (10, 2)).await,
-            [plain[0], other[0], other[1]],
-            "one log_triage job runs: the scheduled run's job waits, a third plain one fits"
-        );
-        assert_eq!(claim(&store, (10, 10)).await, Vec::<i64>::new());
-        let waiting = store.get_run_job(scheduled[0]).await.unwrap();
-        assert_eq!(waiting.attempts, 0);
-
-        let (store, _dir) = fresh().await;
-        let loose = schedule(&store, Some(9), Some(9)).await;
-        let a = launch(&store, &["log_triage"], Some(loose)).await;
-        let b = launch(&store, &["log_triage"], Some(loose)).await;
-        assert_eq!(
-            claim(&store, (10, 1)).await,
-            [a[0]],
-            "the claim's limit wins when it is stricter than the schedule's"
-        );
-        assert_eq!(store.get_run_job(b[0]).await.unwrap().attempts, 0);
-    }
-
     /// Jobs waiting on a full task do not hold up other tasks, however long their queue: the
     /// query leaves them out instead of reading past them.
     #[tokio::test]
     async fn a_long_queue_over_a_limit_does_not_hold_up_jobs_that_fit() {
         let (store, _dir) = fresh().await;
-        let first = launch(&store, &["log_triage", "service_map"], None).await;
+        let first = launch(&store, &["log_triage", "service_map"]).await;
         for _ in 0..SCAN_LIMIT + 10 {
-            launch(&store, &["log_triage"], None).await;
+            launch(&store, &["log_triage"]).await;
         }
-        let tail = launch(&store, &["gpu_report"], None).await;
+        let tail = launch(&store, &["gpu_report"]).await;
         assert_eq!(
             claim(&store, (u32::MAX, 1)).await,
             [first[0], first[1], tail[0]]
@@ -366,7 +287,7 @@ mod tests {
         for _ in 0..SCAN_LIMIT + 10 {
             waiting.push(launch_awaiting_approval(&store, "service_map").await);
         }
-        let last = launch(&store, &["log_triage", "gpu_report"], None).await;
+        let last = launch(&store, &["log_triage", "gpu_report"]).await;
         assert_eq!(claim_one(&store).await, [last[0]]);
         for run in waiting {
             store.approve_run(run, "operator", at(2)).await.unwrap();
