@@ -67,7 +67,7 @@ impl NewTaskDefinition {
 pub struct TaskDefinitionPatch {
     pub name: Option<String>,
     pub description: Option<String>,
-    #[serde(default, with = "double_option")]
+    #[serde(default, with = "super::double_option")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     pub default_directive_id: Option<Option<i64>>,
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
@@ -88,22 +88,6 @@ impl TaskDefinitionPatch {
     pub fn with_name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
         self
-    }
-}
-
-/// Distinguishes "absent" (leave alone) from `null` (clear) in a JSON patch.
-mod double_option {
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    pub fn serialize<S: Serializer>(value: &Option<Option<i64>>, s: S) -> Result<S::Ok, S::Error> {
-        match value {
-            Some(inner) => inner.serialize(s),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
-        Option::<i64>::deserialize(d).map(Some)
     }
 }
 

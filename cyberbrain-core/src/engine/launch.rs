@@ -127,10 +127,26 @@ impl Cyberbrain {
     /// the field, and nothing is written then. A run whose directive requires approval starts
     /// with approval `pending` and is not executed until approved.
     pub async fn launch(&self, request: LaunchRequest) -> Result<Run> {
+        let new = self.prepare_launch(&request).await?;
+        let run = self.store.create_run(new).await?;
+        if run.approval_status == ApprovalStatus::None {
+            self.signal_work();
+        }
+        tracing::info!(
+            run_id = run.id,
+            trigger = run.trigger.as_str(),
+            "run launched"
+        );
+        Ok(run)
+    }
+
+    /// Everything [`Cyberbrain::launch`] checks and resolves, without writing: the run to
+    /// create. Run-now uses it to write the run together with its ledger row.
+    pub(crate) async fn prepare_launch(&self, request: &LaunchRequest) -> Result<NewRun> {
         let mut errors = FieldErrors::new();
-        let task_keys = self.resolve_tasks(&mut errors, &request).await?;
-        let snapshot = self.resolve_directive(&mut errors, &request).await?;
-        let scope = resolve_scope(&mut errors, &request, snapshot.as_ref());
+        let task_keys = self.resolve_tasks(&mut errors, request).await?;
+        let snapshot = self.resolve_directive(&mut errors, request).await?;
+        let scope = resolve_scope(&mut errors, request, snapshot.as_ref());
         errors.into_result()?;
         // All three resolve when no error was recorded; this guards the invariant without a panic.
         let (Some(snapshot), Some(scope)) = (snapshot, scope) else {
@@ -146,16 +162,7 @@ impl Cyberbrain {
         if let Some(schedule_id) = request.schedule_id {
             new = new.with_schedule(schedule_id);
         }
-        let run = self.store.create_run(new).await?;
-        if run.approval_status == ApprovalStatus::None {
-            self.signal_work();
-        }
-        tracing::info!(
-            run_id = run.id,
-            trigger = run.trigger.as_str(),
-            "run launched"
-        );
-        Ok(run)
+        Ok(new)
     }
 
     /// Canonical keys of the requested tasks (duplicates dropped, order kept), or of every

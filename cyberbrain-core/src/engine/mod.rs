@@ -13,6 +13,7 @@ mod report;
 mod runners;
 mod runs;
 mod scheduler;
+mod schedules;
 mod validate;
 
 use std::sync::Arc;
@@ -30,6 +31,7 @@ pub use runners::{
     builtin_runners,
 };
 pub use runs::{ANONYMOUS_APPROVER, RunDetail, RunReport, TaskLastSuccess};
+pub use schedules::ScheduleInput;
 
 use crate::{Clock, Config, ContainerEngine, Llm, Store, SystemClock};
 
