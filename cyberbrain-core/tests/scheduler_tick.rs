@@ -246,3 +246,39 @@ async fn cron_and_one_shot_schedules_fire_at_their_times() {
     f.cb.run_scheduler_tick(10).await.unwrap();
     assert_eq!(runs_of(&f.cb, shot.id).await.len(), 1, "never again");
 }
+
+#[tokio::test]
+async fn the_scheduler_loop_fires_due_schedules_until_shut_down() {
+    let f = fixture(Config::default()).await;
+    let s = create(&f.cb, every("looped", 5, t0())).await;
+    f.clock.set(t0() + Duration::seconds(1));
+    let handle = cyberbrain_core::engine::Scheduler::new(f.cb.clone())
+        .with_batch(1)
+        .unwrap()
+        .with_name("test-scheduler")
+        .spawn();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while runs_of(&f.cb, s.id).await.is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the loop never fired the due schedule"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    handle.shutdown().await;
+    assert_eq!(runs_of(&f.cb, s.id).await.len(), 1, "one slot, one run");
+}
+
+#[test]
+fn scheduler_options_are_bounded() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let f = rt.block_on(fixture(Config::default()));
+    let scheduler = cyberbrain_core::engine::Scheduler::new(f.cb.clone());
+    assert!(scheduler.clone().with_poll_interval(0).is_err());
+    assert!(scheduler.clone().with_poll_interval(31).is_err());
+    assert!(scheduler.clone().with_batch(0).is_err());
+    assert!(scheduler.with_poll_interval(30).is_ok());
+}

@@ -10,7 +10,9 @@ use serde::Deserialize;
 use url::form_urlencoded;
 use utoipa::{IntoParams, OpenApi};
 
-use crate::api::{accounting, artifacts, containers, directives, metrics, root, runs, tasks};
+use crate::api::{
+    accounting, artifacts, containers, directives, metrics, root, runs, schedules, tasks,
+};
 use crate::error::{ApiError, ErrorDetail, ValidationErrors};
 
 #[derive(OpenApi)]
@@ -58,6 +60,16 @@ use crate::error::{ApiError, ErrorDetail, ValidationErrors};
         runs::approve,
         runs::deny,
         runs::approvals,
+        schedules::list,
+        schedules::create,
+        schedules::get,
+        schedules::update,
+        schedules::replace,
+        schedules::delete,
+        schedules::run_now,
+        schedules::enable,
+        schedules::disable,
+        schedules::history,
         artifacts::list,
         artifacts::get,
         artifacts::download,
@@ -75,6 +87,7 @@ use crate::error::{ApiError, ErrorDetail, ValidationErrors};
         (name = "containers", description = "The container allowlist, and what service_map runs saw"),
         (name = "runs", description = "Launching runs and reading their jobs, reports and artifacts"),
         (name = "approvals", description = "Runs of directives that require approval"),
+        (name = "schedules", description = "Recurring and one-shot launches, run-now and history"),
         (name = "artifacts", description = "Report files under the artifacts root"),
         (name = "accounting", description = "Token use and estimated cost (counts only)"),
     )

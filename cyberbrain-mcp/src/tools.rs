@@ -13,7 +13,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::{ToolError, ToolResult};
-use crate::inputs::{IdArgs, LaunchRunArgs, ListRunsArgs, NoArgs, PageArgs, SetAllowlistArgs};
+use crate::inputs::{
+    CreateScheduleArgs, IdArgs, LaunchRunArgs, ListRunsArgs, ListSchedulesArgs, NoArgs, PageArgs,
+    ScheduleHistoryArgs, ScheduleIdArgs, SetAllowlistArgs, SetScheduleEnabledArgs,
+};
 use crate::params::Parameters;
 
 /// The MCP server: one per session, each holding a clone of the engine handle.
@@ -119,12 +122,7 @@ impl CyberbrainMcp {
     async fn list_runs(&self, args: Parameters<ListRunsArgs>) -> ToolResult {
         let query = args.into_inner()?.query()?;
         let limit = query.page.page_size;
-        let page = self.cb.list_runs(query).await?;
-        structured(&RunList {
-            count: page.count,
-            limit,
-            items: page.items,
-        })
+        limited(limit, self.cb.list_runs(query).await?)
     }
 
     #[tool(
@@ -218,11 +216,103 @@ impl CyberbrainMcp {
         let id = args.into_inner()?.id()?;
         structured(&self.cb.deny_run(id, ANONYMOUS_APPROVER).await?)
     }
+
+    #[tool(
+        description = "List schedules, ordered by id: name, task, directive, timing \
+                       (interval_minutes, cron_expr in its timezone, or a one-shot run_at), \
+                       enabled, limits, misfire policy, last_run_at and next_run_at. Returns \
+                       {count (all schedules), limit, items}.",
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
+    async fn list_schedules(&self, args: Parameters<ListSchedulesArgs>) -> ToolResult {
+        let request = args.into_inner()?.page_request()?;
+        limited(request.page_size, self.cb.list_schedules(request).await?)
+    }
+
+    #[tool(
+        description = "Create a schedule that launches one task on a timing, validated like \
+                       POST /api/schedules/: name, the task (task_key, job_key, task_id or \
+                       job_id) and schedule_type with its timing field are required \
+                       (interval_minutes >= 1, a 5- or 6-field cron_expr, or a future run_at). \
+                       An unknown task or directive, both directive fields, a bad cron \
+                       expression, an unknown timezone or task3_scope \"all\" without a D4 \
+                       directive are errors naming the field, and nothing is saved. Returns the \
+                       schedule with its next_run_at.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
+    )]
+    async fn create_schedule(&self, args: Parameters<CreateScheduleArgs>) -> ToolResult {
+        let CreateScheduleArgs(input) = args.into_inner()?;
+        structured(&self.cb.create_schedule(input).await?)
+    }
+
+    #[tool(
+        description = "Launch a schedule's task now, enabled or not, through the same path as \
+                       any launch (its directive, scope and RAG setting; approval is respected), \
+                       and record the slot in its history. The schedule's timing is not \
+                       touched. Returns {run_id, scheduled_run_id}; follow the run with get_run.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
+    )]
+    async fn run_schedule_now(&self, args: Parameters<ScheduleIdArgs>) -> ToolResult {
+        let id = args.into_inner()?.schedule_id()?;
+        let (run, scheduled_run) = self.cb.run_schedule_now(id).await?;
+        structured(&RunNowOutput {
+            run_id: run.id,
+            scheduled_run_id: scheduled_run.id,
+        })
+    }
+
+    #[tool(
+        description = "Enable or disable a schedule. Enabling fires from the next slot after \
+                       now (no catch-up for the time it was off); disabling clears next_run_at. \
+                       Returns the schedule.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn set_schedule_enabled(&self, args: Parameters<SetScheduleEnabledArgs>) -> ToolResult {
+        let args = args.into_inner()?;
+        let id = args.schedule_id()?;
+        structured(&self.cb.set_schedule_enabled(id, args.enabled).await?)
+    }
+
+    #[tool(
+        description = "A schedule's fired slots, newest first: scheduled_for, run_id, status \
+                       (pending, started, finished or failed), started_at, finished_at and \
+                       error_summary. Returns {count (all slots), limit, items}.",
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
+    async fn get_schedule_history(&self, args: Parameters<ScheduleHistoryArgs>) -> ToolResult {
+        let (id, request) = args.into_inner()?.query()?;
+        limited(
+            request.page_size,
+            self.cb.schedule_history(id, request).await?,
+        )
+    }
 }
 
-/// What list_runs returns: the newest `limit` runs and how many match in all.
+/// What run_schedule_now returns (the same body as `POST /api/schedules/{id}/run-now`).
 #[derive(Serialize)]
-struct RunList<T> {
+struct RunNowOutput {
+    run_id: i64,
+    scheduled_run_id: i64,
+}
+
+/// What the `limit` lists return: the first `limit` items and how many there are in all.
+#[derive(Serialize)]
+struct LimitedList<T> {
     count: u64,
     limit: u32,
     items: Vec<T>,
@@ -258,6 +348,14 @@ impl From<RunReport> for ReportOutput {
             total_tokens: report.total_tokens,
         }
     }
+}
+
+fn limited<T: Serialize>(limit: u32, page: Page<T>) -> ToolResult {
+    structured(&LimitedList {
+        count: page.count,
+        limit,
+        items: page.items,
+    })
 }
 
 /// One page of a collection as the list tools return it.

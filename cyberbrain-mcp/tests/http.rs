@@ -11,20 +11,25 @@ use http_body_util::Full;
 use serde_json::{Value, json};
 
 /// Every tool, in the (name) order `tools/list` serves them.
-const TOOLS: [&str; 14] = [
+const TOOLS: [&str; 19] = [
     "approve_run",
     "cancel_run",
+    "create_schedule",
     "deny_run",
     "get_allowlist",
     "get_directive",
     "get_run",
     "get_run_report",
+    "get_schedule_history",
     "launch_run",
     "list_directives",
     "list_pending_approvals",
     "list_runs",
+    "list_schedules",
     "list_tasks",
+    "run_schedule_now",
     "set_allowlist",
+    "set_schedule_enabled",
     "token_stats",
 ];
 

@@ -12,7 +12,7 @@ use cyberbrain_core::domain::{
     NewAllowlistEntry, NewDirective, NewTaskDefinition, PageRequest, Run, RunQuery, RunStatus,
     TaskDefinitionPatch, Trigger,
 };
-use cyberbrain_core::engine::{ANONYMOUS_APPROVER, LaunchRequest};
+use cyberbrain_core::engine::{ANONYMOUS_APPROVER, LaunchRequest, ScheduleInput};
 use cyberbrain_core::{Cyberbrain, Error, Result};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -550,6 +550,98 @@ impl PyCyberbrain {
     ) -> PyResult<Bound<'py, PyAny>> {
         let request = page_request(page, page_size).map_err(|e| to_py_err(py, e))?;
         let page = self.block(py, |cb| async move { cb.pending_approvals(request).await })?;
+        page_to_python(py, &page)
+    }
+
+    // ----- schedules -----------------------------------------------------------------------
+
+    /// Schedules, ordered by id.
+    #[pyo3(signature = (page = 1, page_size = 50))]
+    fn list_schedules<'py>(
+        &self,
+        py: Python<'py>,
+        page: i64,
+        page_size: i64,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let request = page_request(page, page_size).map_err(|e| to_py_err(py, e))?;
+        let page = self.block(py, |cb| async move { cb.list_schedules(request).await })?;
+        page_to_python(py, &page)
+    }
+
+    fn get_schedule<'py>(&self, py: Python<'py>, id: i64) -> PyResult<Bound<'py, PyAny>> {
+        let schedule = self.block(py, |cb| async move { cb.get_schedule(id).await })?;
+        to_python(py, &schedule)
+    }
+
+    /// `create_schedule(name="…", task_key="log_triage", schedule_type="interval",
+    /// interval_minutes=60)`; the keywords are the fields of `POST /api/schedules/`, so a
+    /// wrong or unknown one is `InvalidInput` naming it, and nothing is saved.
+    #[pyo3(signature = (**fields))]
+    fn create_schedule<'py>(
+        &self,
+        py: Python<'py>,
+        fields: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let input: ScheduleInput = patch_from(fields).map_err(|e| to_py_err(py, e))?;
+        let schedule = self.block(py, |cb| async move { cb.create_schedule(input).await })?;
+        to_python(py, &schedule)
+    }
+
+    /// Changes only the given fields (`None` clears a nullable one); `next_run_at` moves only
+    /// when the timing changes.
+    #[pyo3(signature = (id, **fields))]
+    fn update_schedule<'py>(
+        &self,
+        py: Python<'py>,
+        id: i64,
+        fields: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let input: ScheduleInput = patch_from(fields).map_err(|e| to_py_err(py, e))?;
+        let schedule = self.block(py, |cb| async move { cb.update_schedule(id, input).await })?;
+        to_python(py, &schedule)
+    }
+
+    fn delete_schedule(&self, py: Python<'_>, id: i64) -> PyResult<()> {
+        self.block(py, |cb| async move { cb.delete_schedule(id).await })
+    }
+
+    /// Enables (from the next slot after now) or disables a schedule.
+    fn set_schedule_enabled<'py>(
+        &self,
+        py: Python<'py>,
+        id: i64,
+        enabled: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let schedule = self.block(py, |cb| async move {
+            cb.set_schedule_enabled(id, enabled).await
+        })?;
+        to_python(py, &schedule)
+    }
+
+    /// Launches the schedule's task now (enabled or not): `{run_id, scheduled_run_id}`.
+    fn run_schedule_now<'py>(&self, py: Python<'py>, id: i64) -> PyResult<Bound<'py, PyAny>> {
+        let (run, scheduled_run) =
+            self.block(py, |cb| async move { cb.run_schedule_now(id).await })?;
+        to_python(
+            py,
+            &serde_json::json!({"run_id": run.id, "scheduled_run_id": scheduled_run.id}),
+        )
+    }
+
+    /// The schedule's fired slots, newest first.
+    #[pyo3(signature = (id, page = 1, page_size = 50))]
+    fn schedule_history<'py>(
+        &self,
+        py: Python<'py>,
+        id: i64,
+        page: i64,
+        page_size: i64,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let request = page_request(page, page_size).map_err(|e| to_py_err(py, e))?;
+        let page = self.block(
+            py,
+            |cb| async move { cb.schedule_history(id, request).await },
+        )?;
         page_to_python(py, &page)
     }
 

@@ -3,6 +3,7 @@
 
 mod accounting;
 mod artifacts;
+mod backoff;
 mod catalog;
 mod executor;
 mod health;
@@ -12,6 +13,7 @@ mod plugins;
 mod report;
 mod runners;
 mod runs;
+mod schedule_loop;
 mod scheduler;
 mod schedules;
 mod validate;
@@ -31,6 +33,7 @@ pub use runners::{
     builtin_runners,
 };
 pub use runs::{ANONYMOUS_APPROVER, RunDetail, RunReport, TaskLastSuccess};
+pub use schedule_loop::{DEFAULT_SCHEDULER_BATCH, Scheduler, SchedulerHandle};
 pub use schedules::ScheduleInput;
 
 use crate::{Clock, Config, ContainerEngine, Llm, Store, SystemClock};

@@ -12,6 +12,7 @@ pub mod path;
 pub mod query;
 pub mod root;
 pub mod runs;
+pub mod schedules;
 pub mod tasks;
 
 use axum::Router;
@@ -72,6 +73,21 @@ pub(crate) fn routes() -> Router<AppState> {
         ("/api/runs/{id}/approve/", post(runs::approve)),
         ("/api/runs/{id}/deny/", post(runs::deny)),
         ("/api/approvals/", get(runs::approvals)),
+        (
+            "/api/schedules/",
+            get(schedules::list).post(schedules::create),
+        ),
+        (
+            "/api/schedules/{id}/",
+            get(schedules::get)
+                .patch(schedules::update)
+                .put(schedules::replace)
+                .delete(schedules::delete),
+        ),
+        ("/api/schedules/{id}/run-now", post(schedules::run_now)),
+        ("/api/schedules/{id}/enable", post(schedules::enable)),
+        ("/api/schedules/{id}/disable", post(schedules::disable)),
+        ("/api/schedules/{id}/history", get(schedules::history)),
         ("/api/artifacts/", get(artifacts::list)),
         ("/api/artifacts/{id}/", get(artifacts::get)),
         ("/api/artifacts/{id}/download/", get(artifacts::download)),

@@ -21,6 +21,7 @@ pub struct ApiIndex {
     /// `POST` here to launch a run.
     pub launch: &'static str,
     pub approvals: &'static str,
+    pub schedules: &'static str,
     pub artifacts: &'static str,
     pub container_inventory: &'static str,
     pub network_policies: &'static str,
@@ -46,6 +47,7 @@ const INDEX: ApiIndex = ApiIndex {
     runs: "/api/runs/",
     launch: "/api/runs/launch/",
     approvals: "/api/approvals/",
+    schedules: "/api/schedules/",
     artifacts: "/api/artifacts/",
     container_inventory: "/api/container-inventory/",
     network_policies: "/api/network-policies/",

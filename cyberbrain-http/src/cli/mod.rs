@@ -38,15 +38,18 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve the REST API, web UI, API docs and MCP endpoint, and execute runs in-process.
+    /// Serve the REST API, web UI, API docs and MCP endpoint, and fire schedules and execute
+    /// runs in-process.
     Serve {
         /// Do not execute runs in this process (leave them to `cyberbrain scheduler` workers).
         #[arg(long)]
         no_executor: bool,
+        /// Do not fire schedules in this process (leave them to `cyberbrain scheduler`).
+        #[arg(long)]
+        no_scheduler: bool,
     },
-    /// Run a standalone worker that executes runs (no HTTP). For now it runs executors only;
-    /// the schedule poller joins it in a later release.
-    Scheduler,
+    /// Run a standalone worker (no HTTP) that fires due schedules and executes runs.
+    Scheduler(scheduler::SchedulerArgs),
     /// Launch a run from the command line (trigger `manual`) through the same engine path as
     /// the API; with --wait, execute it in this process and print its report.
     Run(run::RunArgs),
@@ -122,10 +125,15 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     let config = load_config(&cli)?;
     logging::set_redacted_mode(config.privacy.redacted_mode);
     match cli.command {
-        Command::Serve { no_executor } => serve::run(config, !no_executor)
+        Command::Serve {
+            no_executor,
+            no_scheduler,
+        } => serve::run(config, !no_executor, !no_scheduler)
             .await
             .map(|()| ExitCode::SUCCESS),
-        Command::Scheduler => scheduler::run(config).await.map(|()| ExitCode::SUCCESS),
+        Command::Scheduler(args) => scheduler::run(config, args)
+            .await
+            .map(|()| ExitCode::SUCCESS),
         Command::Run(args) => run::run(config, args).await,
         Command::Migrate => migrate::run(config).await.map(|()| ExitCode::SUCCESS),
         Command::Doctor => doctor::run(config).await,

@@ -1,5 +1,6 @@
 //! `cyberbrain serve`: REST API, web UI, API docs and MCP on one address, and (unless
-//! `--no-executor`) an executor that runs launched jobs in the same process.
+//! `--no-executor` / `--no-scheduler`) an executor that runs launched jobs and a scheduler that
+//! fires due schedules in the same process.
 //!
 //! With no configuration at all this creates `./cyberbrain-data/` (database, artifacts,
 //! uploads) and listens on `127.0.0.1:9595`. The configured LLM and container engine are
@@ -14,13 +15,17 @@ use std::path::Path;
 use cyberbrain_core::Config;
 use tokio::net::TcpListener;
 
-use cyberbrain_core::engine::Executor;
+use cyberbrain_core::engine::{Executor, Scheduler};
 
 use super::signal::shutdown_signal;
 use super::{CliError, open};
 use crate::{AppState, RouterOptions};
 
-pub(crate) async fn run(config: Config, with_executor: bool) -> Result<(), CliError> {
+pub(crate) async fn run(
+    config: Config,
+    with_executor: bool,
+    with_scheduler: bool,
+) -> Result<(), CliError> {
     create_directories(&config)?;
     let bind: SocketAddr = config.server.bind.parse().map_err(|_| {
         CliError::usage(format!(
@@ -67,6 +72,12 @@ pub(crate) async fn run(config: Config, with_executor: bool) -> Result<(), CliEr
         );
         None
     };
+    let schedules = if with_scheduler {
+        Some(Scheduler::new(cb.clone()).spawn())
+    } else {
+        tracing::info!("--no-scheduler: schedules are fired by `cyberbrain scheduler`, not here");
+        None
+    };
     let app = crate::router_with(AppState::new(cb), options);
     tracing::info!(
         "cyberbrain {} listening on http://{local}/ (API /api/, docs /api/docs/, MCP /mcp; database {database})",
@@ -76,6 +87,9 @@ pub(crate) async fn run(config: Config, with_executor: bool) -> Result<(), CliEr
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(|e| CliError::failed(format!("the server stopped with an error: {e}")));
+    if let Some(schedules) = schedules {
+        schedules.shutdown().await;
+    }
     if let Some(executor) = executor
         && let Err(e) = executor.shutdown().await
     {

@@ -26,6 +26,11 @@ from .types import (
     RunPage,
     RunReport,
     RunStatusName,
+    Schedule,
+    ScheduleFields,
+    SchedulePage,
+    ScheduleRunNow,
+    ScheduledRunPage,
     TaskDefinition,
     TaskFields,
     TaskPage,
@@ -192,6 +197,26 @@ class Cyberbrain:
         """Deny a run awaiting approval (recording the approver), which cancels it."""
     def pending_approvals(self, page: int = 1, page_size: int = 50) -> RunPage:
         """Runs awaiting approval, newest first."""
+
+    # schedules
+    def list_schedules(self, page: int = 1, page_size: int = 50) -> SchedulePage:
+        """Schedules, ordered by id."""
+    def get_schedule(self, id: int) -> Schedule: ...
+    def create_schedule(self, **fields: Unpack[ScheduleFields]) -> Schedule:
+        """Create a schedule, validated like ``POST /api/schedules/``: ``name``, the task and
+        ``schedule_type`` with its timing field are required. Every problem raises
+        :class:`InvalidInput` naming the fields, and nothing is saved."""
+    def update_schedule(self, id: int, **fields: Unpack[ScheduleFields]) -> Schedule:
+        """Change only the given fields (``None`` clears a nullable one); ``next_run_at``
+        moves only when the timing changes."""
+    def delete_schedule(self, id: int) -> None: ...
+    def set_schedule_enabled(self, id: int, enabled: bool) -> Schedule:
+        """Enable (from the next slot after now, no catch-up) or disable a schedule."""
+    def run_schedule_now(self, id: int) -> ScheduleRunNow:
+        """Launch the schedule's task now, enabled or not, through the one launch path
+        (approval respected), and record the slot in its history."""
+    def schedule_history(self, id: int, page: int = 1, page_size: int = 50) -> ScheduledRunPage:
+        """The schedule's fired slots, newest first."""
 
     # executor
     def start_executor(self) -> None:

@@ -41,6 +41,14 @@ __all__ = [
     "RunPage",
     "RunReport",
     "RunStatusName",
+    "Schedule",
+    "ScheduleFields",
+    "SchedulePage",
+    "ScheduleRunNow",
+    "ScheduleTypeName",
+    "ScheduledRun",
+    "ScheduledRunPage",
+    "ScheduledRunStatusName",
     "StrPath",
     "TaskDefinition",
     "TaskFields",
@@ -60,6 +68,11 @@ ApprovalStatusName = Literal["none", "pending", "approved", "denied"]
 """``pending`` and ``denied`` runs are never executed."""
 
 ArtifactKindName = Literal["markdown", "json", "text", "mermaid"]
+
+ScheduleTypeName = Literal["interval", "cron", "one_shot"]
+
+ScheduledRunStatusName = Literal["pending", "started", "finished", "failed"]
+"""A fired slot's status: follows its run (failed also covers a cancelled run)."""
 
 StrPath = Union[str, "os.PathLike[str]"]
 """A filesystem path as a str or a path object."""
@@ -233,6 +246,57 @@ class ArtifactPage(TypedDict):
     results: List[Artifact]
 
 
+class Schedule(TypedDict):
+    id: int
+    name: str
+    task_key: str
+    directive_id: Optional[int]
+    custom_directive_text: Optional[str]
+    enabled: bool
+    schedule_type: ScheduleTypeName
+    interval_minutes: Optional[int]
+    cron_expr: Optional[str]
+    run_at: Optional[str]
+    timezone: str
+    """IANA zone name the cron expression is read in."""
+    task3_scope: Literal["allowlist", "all"]
+    use_rag: bool
+    max_global: Optional[int]
+    max_per_job: Optional[int]
+    misfire_policy: Literal["run_once", "skip"]
+    last_run_at: Optional[str]
+    next_run_at: Optional[str]
+    """None while disabled or after a one-shot fired."""
+    created_at: str
+    updated_at: str
+
+
+class SchedulePage(TypedDict):
+    count: int
+    results: List[Schedule]
+
+
+class ScheduledRun(TypedDict):
+    id: int
+    schedule_id: int
+    run_id: Optional[int]
+    scheduled_for: str
+    status: ScheduledRunStatusName
+    started_at: Optional[str]
+    finished_at: Optional[str]
+    error_summary: Optional[str]
+
+
+class ScheduledRunPage(TypedDict):
+    count: int
+    results: List[ScheduledRun]
+
+
+class ScheduleRunNow(TypedDict):
+    run_id: int
+    scheduled_run_id: int
+
+
 class TokenStats(TypedDict):
     total_tokens: int
     total_prompt_tokens: int
@@ -322,6 +386,32 @@ class AllowlistFields(TypedDict, total=False):
     description: str
     enabled: bool
     tags: List[str]
+
+
+class ScheduleFields(TypedDict, total=False):
+    """The fields of ``POST /api/schedules/``. Name the task once: ``task_key``, ``job_key``,
+    ``task_id`` or ``job_id``; give ``directive_id`` or ``custom_directive_text``, not both."""
+
+    name: str
+    task_key: str
+    job_key: str
+    task_id: int
+    job_id: int
+    directive_id: Optional[int]
+    custom_directive_text: Optional[str]
+    enabled: bool
+    schedule_type: ScheduleTypeName
+    interval_minutes: Optional[int]
+    cron_expr: Optional[str]
+    """5 fields, or 6 with seconds first."""
+    run_at: Optional[str]
+    """RFC 3339, e.g. ``"2030-01-01T03:00:00Z"``."""
+    timezone: str
+    task3_scope: Literal["allowlist", "all"]
+    use_rag: bool
+    max_global: Optional[int]
+    max_per_job: Optional[int]
+    misfire_policy: Literal["run_once", "skip"]
 
 
 class OpenOptions(TypedDict, total=False):

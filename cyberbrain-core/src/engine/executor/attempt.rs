@@ -14,10 +14,10 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::Shared;
-use super::backoff::Backoff;
 use crate::domain::{
     ApprovalStatus, FinishJob, JobStatus, LeaseState, RenewLease, Run, RunJob, Timestamp,
 };
+use crate::engine::backoff::Backoff;
 use crate::engine::{JobContext, TaskRunner};
 use crate::{Error, Result};
 

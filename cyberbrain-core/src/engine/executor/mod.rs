@@ -16,7 +16,6 @@
 //! ```
 
 mod attempt;
-mod backoff;
 mod options;
 
 use std::collections::HashMap;
@@ -30,9 +29,9 @@ use tokio::time::Instant;
 
 pub use options::{DEFAULT_SHUTDOWN_GRACE, DEFAULT_SLOTS, ExecutorOptions, MAX_IDLE_POLL};
 
-use self::backoff::Backoff;
 use super::{Cyberbrain, TaskRunner, builtin_runners};
 use crate::domain::{ClaimJobs, ReapLeases, Run, RunJob, TaskKey};
+use crate::engine::backoff::Backoff;
 use crate::{Error, Result};
 
 /// Runs jobs. Starts with the built-in tasks' runners; embedders add their own with

@@ -1,17 +1,17 @@
-//! Retry pacing after store errors: the executor never exits or panics on a failing database,
-//! it waits a little longer each time (up to a cap) and tries again.
+//! Retry pacing after store errors: the executor and the scheduler never exit or panic on a
+//! failing database; they wait a little longer each time (up to a cap) and try again.
 
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
-pub(super) struct Backoff {
+pub(crate) struct Backoff {
     first: Duration,
     max: Duration,
     next: Duration,
 }
 
 impl Backoff {
-    pub(super) fn new(first: Duration, max: Duration) -> Self {
+    pub(crate) fn new(first: Duration, max: Duration) -> Self {
         Self {
             first,
             max,
@@ -20,14 +20,14 @@ impl Backoff {
     }
 
     /// The wait before the next try; each call doubles the following one, up to the cap.
-    pub(super) fn next_delay(&mut self) -> Duration {
+    pub(crate) fn next_delay(&mut self) -> Duration {
         let delay = self.next;
         self.next = (self.next * 2).min(self.max);
         delay
     }
 
     /// After a success the next failure waits the shortest time again.
-    pub(super) fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.next = self.first;
     }
 }
