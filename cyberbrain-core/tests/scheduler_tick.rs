@@ -282,3 +282,26 @@ fn scheduler_options_are_bounded() {
     assert!(scheduler.clone().with_batch(0).is_err());
     assert!(scheduler.with_poll_interval(30).is_ok());
 }
+
+#[tokio::test]
+async fn the_loop_wakes_at_the_earliest_due_time_not_the_next_poll() {
+    let f = fixture(Config::default()).await;
+    let due = t0() + Duration::seconds(1);
+    let s = create(&f.cb, every("soon", 5, due)).await;
+    let handle = cyberbrain_core::engine::Scheduler::new(f.cb.clone())
+        .with_poll_interval(30)
+        .unwrap()
+        .spawn();
+    // The first tick finds nothing due and sleeps until `due` (1 s), not for the 30 s poll.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    f.clock.set(due);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while runs_of(&f.cb, s.id).await.is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the loop slept past the due time"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    handle.shutdown().await;
+}

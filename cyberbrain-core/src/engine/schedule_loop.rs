@@ -1,6 +1,6 @@
-//! The scheduler process loop (SPEC §3.5): every poll interval (1–30 s, `scheduler.poll_interval_s`)
-//! it fires the due schedules through [`Cyberbrain::run_scheduler_tick`], in batches until none
-//! is left. Any number of loops may run against one database: each slot fires exactly once.
+//! The scheduler process loop (SPEC §3.5): every poll interval (1–30 s,
+//! `scheduler.poll_interval_s`), or earlier at the earliest `next_run_at`, it fires the due
+//! schedules through [`Cyberbrain::run_scheduler_tick`], in batches until none is left. Any number of loops may run against one database: each slot fires exactly once.
 
 use std::future::Future;
 use std::time::Duration;
@@ -85,7 +85,7 @@ impl Scheduler {
             let wait = match self.fire_all_due().await {
                 Ok(()) => {
                     backoff.reset();
-                    self.poll_interval
+                    self.until_next_due().await
                 }
                 Err(e) => {
                     let delay = backoff.next_delay();
@@ -99,6 +99,24 @@ impl Scheduler {
             }
         }
         tracing::info!(scheduler = %self.name, "scheduler stopped");
+    }
+
+    /// The poll interval, or less when a schedule comes due sooner (its `next_run_at`), so a
+    /// slot fires on time without polling every second.
+    async fn until_next_due(&self) -> Duration {
+        match self.cb.store().next_due_at().await {
+            Ok(Some(next)) => {
+                let until = (next - self.cb.clock().now())
+                    .to_std()
+                    .unwrap_or(Duration::ZERO);
+                until.min(self.poll_interval)
+            }
+            Ok(None) => self.poll_interval,
+            Err(e) => {
+                tracing::warn!(scheduler = %self.name, error = %e, "could not read the next due time");
+                self.poll_interval
+            }
+        }
     }
 
     /// Ticks until a tick fires fewer schedules than the batch (nothing more is due).

@@ -289,6 +289,10 @@ pub trait ScheduleStore: Send + Sync {
         scheduled_for: Timestamp,
     ) -> Result<(Run, ScheduledRun)>;
 
+    /// - The earliest `next_run_at` of an enabled schedule, if any (when the scheduler should
+    ///   wake next).
+    async fn next_due_at(&self) -> Result<Option<Timestamp>>;
+
     /// - A page of the schedule's ledger, newest `scheduled_for` first. Each row's status
     ///   follows its run: `pending` until the run starts, `started` (with `started_at`) while
     ///   it runs, then `finished` (completed) or `failed` (failed or cancelled) with

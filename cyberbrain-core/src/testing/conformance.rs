@@ -141,6 +141,7 @@ macro_rules! conformance_suite {
             fire_postpones_and_disables_without_runs,
             fire_counts_active_runs_and_each_launch,
             fire_concurrent_callers_fire_each_slot_once,
+            next_due_at_is_the_earliest_enabled_slot,
             record_run_now_launches_and_keeps_the_timing,
             schedule_history_follows_the_runs,
             claim_obeys_a_schedules_stricter_limits,
@@ -4075,6 +4076,21 @@ pub async fn race_firers(stores: &[Arc<dyn Store>], firers: usize, schedules: us
         runs_before + schedules as u64,
         "one run per slot"
     );
+}
+
+/// - `next_due_at` is the earliest `next_run_at` among enabled schedules; `None` without any.
+pub async fn next_due_at_is_the_earliest_enabled_slot(store: Arc<dyn Store>) {
+    assert_eq!(store.next_due_at().await.unwrap(), None);
+    let later = new_schedule("later", "log_triage", Some(at(300)));
+    store.create_schedule(later).await.unwrap();
+    let mut off = new_schedule("off", "log_triage", Some(at(100)));
+    off.enabled = false;
+    store.create_schedule(off).await.unwrap();
+    store
+        .create_schedule(new_schedule("sooner", "gpu_report", Some(at(200))))
+        .await
+        .unwrap();
+    assert_eq!(store.next_due_at().await.unwrap(), Some(at(200)));
 }
 
 /// - Run-now writes the run (with `schedule_id`) and its ledger row, enabled or not, leaving

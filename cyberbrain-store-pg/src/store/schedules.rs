@@ -366,6 +366,13 @@ impl ScheduleStore for PgStore {
         one_schedule(row, id, &what)
     }
 
+    async fn next_due_at(&self) -> Result<Option<Timestamp>> {
+        sqlx::query_scalar("SELECT MIN(next_run_at) FROM schedules WHERE enabled")
+            .fetch_one(self.pool())
+            .await
+            .context("finding the next due schedule")
+    }
+
     async fn list_schedules(&self, page: PageRequest) -> Result<Page<Schedule>> {
         page_of(
             self,

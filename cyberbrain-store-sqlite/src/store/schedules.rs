@@ -326,6 +326,19 @@ impl ScheduleStore for SqliteStore {
         self.read(move |conn| load_schedule(conn, id)).await
     }
 
+    async fn next_due_at(&self) -> Result<Option<Timestamp>> {
+        self.read(|conn| {
+            conn.query_row(
+                "SELECT MIN(next_run_at) FROM schedules WHERE enabled = 1",
+                [],
+                |row| row.get::<_, Option<Time>>(0),
+            )
+            .map(|time| time.map(|t| t.0))
+            .context("finding the next due schedule")
+        })
+        .await
+    }
+
     async fn list_schedules(&self, page: PageRequest) -> Result<Page<Schedule>> {
         self.read(move |conn| page_of(conn, "schedules", SCHEDULE_COLUMNS, page, schedule_from_row))
             .await
