@@ -34,5 +34,6 @@ mod http;
 mod mcp;
 mod rest;
 mod runs;
+mod scheduler;
 mod server;
 mod webui;
