@@ -14,7 +14,6 @@ use crate::components;
 /// The SDK over the same database the processes use (the facade's `open` only knows the
 /// backends its features enable; the test links both stores).
 async fn open(database_url: &str) -> cyberbrain::Cyberbrain {
-    use cyberbrain::StoreAdmin;
     let config = cyberbrain::Config::from_toml(CONFIG).expect("config");
     let store: std::sync::Arc<dyn cyberbrain::Store> =
         if cyberbrain_store_pg::handles_url(database_url) {
