@@ -99,6 +99,10 @@ async fn dashboard_buttons_launch_runs_that_the_runs_pages_list() {
     assert_eq!(dashboard.status, StatusCode::OK);
     assert_html_page(&dashboard);
     let body = dashboard.text();
+    assert!(
+        body.contains(r#"href="/webui/schedules">Open Schedules</a>"#),
+        "the build plan's dashboard button: {body}"
+    );
     for key in ["log_triage", "gpu_report"] {
         assert!(
             body.contains(&format!(

@@ -64,8 +64,14 @@ ensure_node_modules() {
   fi
 }
 
+# The build plan's curl examples run verbatim in an end-to-end test (with `| jq .`).
+ensure_curl_and_jq() {
+  ensure_debs "install curl and jq with your package manager" curl jq
+}
+
 install_test_tools() {
   ensure_build_tools
+  ensure_curl_and_jq
   ensure_chromium
   ensure_python_venv
   ensure_node_modules

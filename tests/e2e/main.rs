@@ -27,6 +27,7 @@ macro_rules! on_both_backends {
     )*};
 }
 
+mod build_plan;
 mod canary;
 mod components;
 mod embedded_default;

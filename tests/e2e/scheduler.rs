@@ -36,7 +36,7 @@ async fn open(database_url: &str) -> cyberbrain::Cyberbrain {
 /// Limits high enough that no slot is deferred: this test is about exactly-once firing.
 const CONFIG: &str = "[scheduler]\nmax_global = 100000\nmax_per_task = 100000\n";
 
-fn scheduler_process(work_dir: &Path, database_url: &str, name: &str) -> Child {
+pub(crate) fn scheduler_process(work_dir: &Path, database_url: &str, name: &str) -> Child {
     let mut command = Command::new(components::cyberbrain_bin());
     command
         .env_clear()

@@ -1,5 +1,5 @@
 //! The server-rendered web UI: dashboard (with launch buttons), runs, approvals, directives,
-//! tasks and the container allowlist.
+//! tasks, schedules and the container allowlist.
 //!
 //! Pages are askama templates (`cyberbrain-http/templates/`, HTML auto-escaping on) rendered from
 //! the same engine calls the REST API uses, so both surfaces apply the same rules. Forms post
@@ -15,6 +15,7 @@ mod form;
 mod markdown;
 mod page;
 mod runs;
+mod schedules;
 mod tasks;
 
 use axum::Router;
@@ -37,6 +38,14 @@ pub fn routes() -> Router<AppState> {
         ("/webui/runs/{id}/approve/", post(runs::approve)),
         ("/webui/runs/{id}/deny/", post(runs::deny)),
         ("/webui/approvals/", get(runs::approvals)),
+        (
+            "/webui/schedules/",
+            get(schedules::list).post(schedules::create),
+        ),
+        ("/webui/schedules/{id}/", get(schedules::detail)),
+        ("/webui/schedules/{id}/toggle/", post(schedules::toggle)),
+        ("/webui/schedules/{id}/run/", post(schedules::run_now)),
+        ("/webui/schedules/{id}/delete/", post(schedules::delete)),
         (
             "/webui/directives/",
             get(directives::list).post(directives::create),

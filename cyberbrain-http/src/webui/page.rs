@@ -27,7 +27,7 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; scr
 pub(crate) struct Layout {
     pub title: String,
     /// Which navigation entry is highlighted: `dashboard`, `runs`, `approvals`, `directives`,
-    /// `tasks`, `allowlist`.
+    /// `tasks`, `allowlist`, `schedules`.
     pub nav: &'static str,
     pub notice: Option<String>,
     pub version: &'static str,
@@ -248,6 +248,11 @@ impl Back {
         nav: "runs",
         href: "/webui/runs",
         label: "Runs",
+    };
+    pub const SCHEDULES: Self = Self {
+        nav: "schedules",
+        href: "/webui/schedules",
+        label: "Schedules",
     };
     pub const APPROVALS: Self = Self {
         nav: "approvals",
