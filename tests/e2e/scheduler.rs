@@ -150,3 +150,75 @@ async fn several_scheduler_processes_fire_each_slot_once_on_sqlite() {
     let url = format!("sqlite://{}", work.path().join("shared.db").display());
     fire_together(&url, work.path(), 4, 200).await;
 }
+
+/// Recurring slots over half a minute (cron with seconds, every 5 s) while 4 scheduler
+/// processes run and one is killed with SIGKILL and restarted: each schedule's ledger is the
+/// unbroken 5-second grid from its first slot to its last — no duplicate, no gap.
+async fn recurring_slots_without_gaps(url: &str, work: &Path) {
+    std::fs::write(work.join("cyberbrain.toml"), CONFIG).expect("write cyberbrain.toml");
+    let cb = open(url).await;
+    let mut ids = Vec::new();
+    for i in 0..10 {
+        let schedule = cb
+            .create_schedule(cyberbrain::engine::ScheduleInput {
+                name: Some(format!("every-5s-{i}")),
+                task_key: Some("gpu_report".into()),
+                schedule_type: Some("cron".into()),
+                cron_expr: Some(Some("*/5 * * * * *".into())),
+                ..cyberbrain::engine::ScheduleInput::default()
+            })
+            .await
+            .expect("create schedule");
+        ids.push(schedule.id);
+    }
+    let mut children: Vec<Child> = (0..4)
+        .map(|i| scheduler_process(work, url, &format!("grid-{i}")))
+        .collect();
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    let _ = children[0].kill();
+    let _ = children[0].wait();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    children[0] = scheduler_process(work, url, "grid-0-restarted");
+    tokio::time::sleep(Duration::from_secs(17)).await;
+    for child in &mut children {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    for id in ids {
+        let history = cb
+            .schedule_history(id, PageRequest::first(200))
+            .await
+            .expect("history");
+        let mut slots: Vec<_> = history.items.iter().map(|s| s.scheduled_for).collect();
+        slots.sort();
+        assert!(
+            slots.len() >= 5,
+            "schedule {id} fired only {} slots",
+            slots.len()
+        );
+        for pair in slots.windows(2) {
+            assert_eq!(
+                (pair[1] - pair[0]).num_milliseconds(),
+                5_000,
+                "schedule {id}: a duplicate or a missed slot between {} and {}",
+                pair[0],
+                pair[1]
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn recurring_slots_survive_a_killed_scheduler_without_gaps_on_postgres() {
+    let schema = cyberbrain_store_pg::testing::TestSchema::create().await;
+    let work = tempfile::tempdir().expect("work dir");
+    recurring_slots_without_gaps(&schema.url(), work.path()).await;
+}
+
+#[tokio::test]
+async fn recurring_slots_survive_a_killed_scheduler_without_gaps_on_sqlite() {
+    let work = tempfile::tempdir().expect("work dir");
+    let url = format!("sqlite://{}", work.path().join("shared.db").display());
+    recurring_slots_without_gaps(&url, work.path()).await;
+}
