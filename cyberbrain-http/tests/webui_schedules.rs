@@ -1,6 +1,7 @@
 //! The schedule pages of the web UI, in process over the real router, engine and SQLite store:
 //! the list and its add form (field errors beside the fields, input kept, nothing saved),
-//! a schedule's page with its history, run now, enable/disable, delete, and escaping.
+//! a schedule's page with its history, run now, enable/disable, delete, the edit form, and
+//! escaping.
 
 mod common;
 
@@ -305,6 +306,156 @@ async fn names_and_texts_are_escaped() {
     // A rejected form echoes the input escaped as well.
     set(&mut form, "interval_minutes", "0");
     let rejected = submit(&app, &form).await;
+    assert_eq!(rejected.status, StatusCode::BAD_REQUEST);
+    assert!(!rejected.text().contains(hostile));
+}
+
+/// Creates a cron schedule in Berlin time with custom directive text; returns its id.
+async fn berlin_cron(app: &TestApp, name: &str) -> i64 {
+    let mut form = interval_form(name);
+    set(&mut form, "directive", "custom");
+    set(
+        &mut form,
+        "custom_directive_text",
+        "Check the fans & report",
+    );
+    set(&mut form, "schedule_type", "cron");
+    set(&mut form, "cron_expr", "0 6 * * *");
+    set(&mut form, "timezone", "Europe/Berlin");
+    let created = submit(app, &form).await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.text());
+    location(&created)
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+async fn submit_edit(app: &TestApp, id: i64, pairs: &[(&'static str, String)]) -> TestResponse {
+    let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    post_form(app, &format!("/webui/schedules/{id}/edit"), &pairs).await
+}
+
+#[tokio::test]
+async fn the_edit_form_is_prefilled_and_linked() {
+    let app = TestApp::new().await;
+    let id = berlin_cron(&app, "Morning fans").await;
+    let edit = app.get(&format!("/webui/schedules/{id}/edit")).await;
+    assert_eq!(edit.status, StatusCode::OK, "{}", edit.text());
+    assert_html_page(&edit);
+    let body = edit.text();
+    assert!(
+        body.contains(&format!(r#"action="/webui/schedules/{id}/edit""#)),
+        "{body}"
+    );
+    assert!(body.contains(r#"value="Morning fans""#));
+    assert!(body.contains(r#"<option value="gpu_report" selected>"#));
+    assert!(body.contains(r#"<option value="custom" selected>"#));
+    assert!(
+        body.contains("Check the fans &#38; report</textarea>"),
+        "{body}"
+    );
+    assert!(body.contains(r#"<option value="cron" selected>"#));
+    assert!(body.contains(r#"value="0 6 * * *""#));
+    assert!(body.contains(r#"value="Europe/Berlin""#));
+    assert!(body.contains(r#"<option value="skip" selected>"#));
+    assert!(body.contains(r#"id="max_per_job" name="max_per_job" value="1""#));
+    // The trailing-slash form answers too, and both pages link to the form.
+    let slash = app.get(&format!("/webui/schedules/{id}/edit/")).await;
+    assert_eq!(slash.status, StatusCode::OK);
+    let link = format!(r#"href="/webui/schedules/{id}/edit">Edit</a>"#);
+    for uri in [
+        "/webui/schedules".to_string(),
+        format!("/webui/schedules/{id}"),
+    ] {
+        assert!(app.get(&uri).await.text().contains(&link), "{uri}");
+    }
+}
+
+#[tokio::test]
+async fn an_edit_replaces_the_schedule_and_keeps_it_disabled() {
+    let app = TestApp::new().await;
+    let id = berlin_cron(&app, "Morning fans").await;
+    post_form(&app, &format!("/webui/schedules/{id}/toggle"), &[]).await;
+    let mut form = interval_form("Every half hour");
+    set(&mut form, "interval_minutes", "30");
+    set(&mut form, "max_per_job", "");
+    let saved = submit_edit(&app, id, &form).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.text());
+    assert_eq!(location(&saved), format!("/webui/schedules/{id}"));
+    assert_eq!(flash(&saved), "Schedule \"Every half hour\" saved.");
+    let schedule = app.cb.get_schedule(id).await.unwrap();
+    assert_eq!(schedule.name, "Every half hour");
+    assert_eq!(schedule.schedule_type, ScheduleType::Interval);
+    assert_eq!(schedule.interval_minutes, Some(30));
+    assert_eq!(schedule.cron_expr, None);
+    assert_eq!(schedule.timezone, "UTC");
+    assert_eq!(schedule.custom_directive_text, None);
+    assert_eq!(schedule.max_per_job, None);
+    assert!(
+        !schedule.enabled,
+        "saving the form does not switch it back on"
+    );
+    assert_eq!(schedule_count(&app).await, 1);
+}
+
+#[tokio::test]
+async fn a_bad_cron_on_edit_is_shown_beside_its_field_and_changes_nothing() {
+    let app = TestApp::new().await;
+    let id = berlin_cron(&app, "Morning fans").await;
+    let before = app.cb.get_schedule(id).await.unwrap();
+    let mut form = interval_form("Renamed");
+    set(&mut form, "schedule_type", "cron");
+    set(&mut form, "cron_expr", "every tuesday");
+    let rejected = submit_edit(&app, id, &form).await;
+    assert_eq!(rejected.status, StatusCode::BAD_REQUEST);
+    assert_html_page(&rejected);
+    let body = rejected.text();
+    assert!(body.contains("The schedule was not saved."), "{body}");
+    let cron_field = body
+        .split(r#"<label for="cron_expr">"#)
+        .nth(1)
+        .and_then(|rest| rest.split("</div>").next())
+        .unwrap_or_default();
+    assert!(
+        cron_field.contains(r#"class="field-error""#),
+        "the message sits beside the cron field: {cron_field}"
+    );
+    assert!(body.contains(r#"value="every tuesday""#), "input kept");
+    assert!(body.contains(r#"value="Renamed""#), "input kept");
+    assert!(body.contains(&format!(r#"action="/webui/schedules/{id}/edit""#)));
+    let after = app.cb.get_schedule(id).await.unwrap();
+    assert_eq!(after.name, before.name);
+    assert_eq!(after.cron_expr, before.cron_expr);
+    assert_eq!(after.updated_at, before.updated_at);
+}
+
+#[tokio::test]
+async fn editing_an_unknown_schedule_is_not_found() {
+    let app = TestApp::new().await;
+    for uri in ["/webui/schedules/999/edit", "/webui/schedules/abc/edit"] {
+        let missing = app.get(uri).await;
+        assert_eq!(missing.status, StatusCode::NOT_FOUND, "{uri}");
+        assert!(missing.text().contains("There is no schedule"));
+    }
+    let missing = submit_edit(&app, 999, &interval_form("x")).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert_eq!(schedule_count(&app).await, 0);
+}
+
+#[tokio::test]
+async fn the_edit_form_escapes_a_hostile_name() {
+    let app = TestApp::new().await;
+    let hostile = "<script>alert(1)</script>";
+    let id = berlin_cron(&app, hostile).await;
+    let body = app.get(&format!("/webui/schedules/{id}/edit")).await.text();
+    assert!(!body.contains(hostile), "no live markup: {body}");
+    assert!(body.contains("&#60;script&#62;alert(1)&#60;/script&#62;"));
+    // And when a rejected edit echoes it back.
+    let mut form = interval_form(hostile);
+    set(&mut form, "interval_minutes", "0");
+    let rejected = submit_edit(&app, id, &form).await;
     assert_eq!(rejected.status, StatusCode::BAD_REQUEST);
     assert!(!rejected.text().contains(hostile));
 }

@@ -43,6 +43,10 @@ pub fn routes() -> Router<AppState> {
             get(schedules::list).post(schedules::create),
         ),
         ("/webui/schedules/{id}/", get(schedules::detail)),
+        (
+            "/webui/schedules/{id}/edit/",
+            get(schedules::edit_form).post(schedules::update),
+        ),
         ("/webui/schedules/{id}/toggle/", post(schedules::toggle)),
         ("/webui/schedules/{id}/run/", post(schedules::run_now)),
         ("/webui/schedules/{id}/delete/", post(schedules::delete)),

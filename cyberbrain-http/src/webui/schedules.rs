@@ -17,7 +17,7 @@ use cyberbrain_core::domain::{
 use cyberbrain_core::engine::ScheduleInput;
 use cyberbrain_core::{Cyberbrain, FieldErrors};
 
-use super::form::{Fields, FormErrors, LIST_PAGE_SIZE, Pager, Rejected, page_request};
+use super::form::{Fields, FormErrors, LIST_PAGE_SIZE, Pager, Rejected, Unreadable, page_request};
 use super::page::{
     Back, Flash, Layout, engine_error, not_found, parse_id, redirect_with_notice, render, screen,
 };
@@ -70,7 +70,18 @@ pub(crate) struct DetailPage {
     pager: Pager,
 }
 
-screen!(ListPage, DetailPage);
+#[derive(Debug, Template)]
+#[template(path = "schedules/edit.html")]
+pub(crate) struct EditPage {
+    layout: Layout,
+    id: i64,
+    name: String,
+    form: ScheduleForm,
+    errors: FormErrors,
+    choices: Choices,
+}
+
+screen!(ListPage, DetailPage, EditPage);
 
 /// A schedule as the pages show it.
 #[derive(Debug, Clone)]
@@ -150,6 +161,39 @@ impl ScheduleForm {
             max_global: String::new(),
             max_per_job: String::new(),
             misfire_policy: MisfirePolicy::RunOnce.as_str().to_string(),
+        }
+    }
+
+    /// The form as the schedule stands, for the edit page.
+    fn of(schedule: &Schedule) -> Self {
+        let directive = match (&schedule.custom_directive_text, schedule.directive_id) {
+            (Some(_), _) => CUSTOM.to_string(),
+            (None, Some(id)) => id.to_string(),
+            (None, None) => String::new(),
+        };
+        let shown = |value: Option<i32>| value.map(|v| v.to_string()).unwrap_or_default();
+        Self {
+            name: schedule.name.clone(),
+            task_key: schedule.task_key.clone(),
+            directive,
+            custom_directive_text: schedule.custom_directive_text.clone().unwrap_or_default(),
+            schedule_type: schedule.schedule_type.as_str().to_string(),
+            interval_minutes: schedule
+                .interval_minutes
+                .map(|m| m.to_string())
+                .unwrap_or_default(),
+            cron_expr: schedule.cron_expr.clone().unwrap_or_default(),
+            // The `datetime-local` box takes minutes; `run_at` reads this format back.
+            run_at: schedule
+                .run_at
+                .map(|at| at.format("%Y-%m-%dT%H:%M").to_string())
+                .unwrap_or_default(),
+            timezone: schedule.timezone.clone(),
+            task3_scope: schedule.task3_scope.as_str().to_string(),
+            use_rag: schedule.use_rag,
+            max_global: shown(schedule.max_global),
+            max_per_job: shown(schedule.max_per_job),
+            misfire_policy: schedule.misfire_policy.as_str().to_string(),
         }
     }
 
@@ -397,6 +441,17 @@ async fn list_page(
     render(status, &list)
 }
 
+/// A posted add or edit form, read once for both: the form as typed with either its engine
+/// input or its field errors; `Err` is a body that could not be read at all.
+fn posted(body: FormBody) -> Result<(ScheduleForm, Result<ScheduleInput, FormErrors>), Unreadable> {
+    let fields = Fields::from_body(body, BACK)?;
+    let form = ScheduleForm::read(&fields);
+    let input = form
+        .input()
+        .map_err(|errors| FormErrors::fields(errors, SHOWN));
+    Ok((form, input))
+}
+
 /// `GET /webui/schedules?page=`
 pub(crate) async fn list(
     State(state): State<AppState>,
@@ -418,16 +473,14 @@ pub(crate) async fn list(
 /// `POST /webui/schedules`: adds a schedule; every problem comes back beside its field with
 /// the input kept, and nothing is saved.
 pub(crate) async fn create(State(state): State<AppState>, body: FormBody) -> Response {
-    let fields = match Fields::from_body(body, BACK) {
-        Ok(fields) => fields,
+    let first_page = page_request(None, LIST_PAGE_SIZE);
+    let (form, input) = match posted(body) {
+        Ok(read) => read,
         Err(unreadable) => return unreadable.into_response(),
     };
-    let form = ScheduleForm::read(&fields);
-    let first_page = page_request(None, LIST_PAGE_SIZE);
-    let input = match form.input() {
+    let input = match input {
         Ok(input) => input,
         Err(errors) => {
-            let errors = FormErrors::fields(errors, SHOWN);
             return list_page(
                 &state,
                 StatusCode::BAD_REQUEST,
@@ -447,6 +500,112 @@ pub(crate) async fn create(State(state): State<AppState>, body: FormBody) -> Res
         Err(error) => match Rejected::from_engine(error, SHOWN, BACK) {
             Rejected::Form(status, errors) => {
                 list_page(&state, status, Flash::none(), first_page, form, errors).await
+            }
+            Rejected::Page(response) => response,
+        },
+    }
+}
+
+async fn edit_page(
+    state: &AppState,
+    status: StatusCode,
+    schedule: &Schedule,
+    form: ScheduleForm,
+    errors: FormErrors,
+) -> Response {
+    let mut choices = match choices(&state.cb).await {
+        Ok(choices) => choices,
+        Err(error) => return engine_error(error, BACK),
+    };
+    keep_current(&mut choices, &form);
+    let page = EditPage {
+        layout: Layout::new(
+            format!("Edit schedule: {}", schedule.name),
+            "schedules",
+            Flash::none(),
+        ),
+        id: schedule.id,
+        name: schedule.name.clone(),
+        form,
+        errors,
+        choices,
+    };
+    render(status, &page)
+}
+
+/// The selects offer only active tasks and directives; a schedule still naming one since
+/// switched off gets it as an extra option, so that saving the form does not quietly pick
+/// another.
+fn keep_current(choices: &mut Choices, form: &ScheduleForm) {
+    let task = form.task_key.trim();
+    if !task.is_empty() && !choices.tasks.iter().any(|t| t.key == task) {
+        choices.tasks.push(TaskChoice {
+            key: task.to_string(),
+            name: format!("{task} (inactive)"),
+        });
+    }
+    if let Some(id) = parse_id(&form.directive)
+        && !choices.directives.iter().any(|d| d.value == form.directive)
+    {
+        choices.directives.push(Choice {
+            value: form.directive.clone(),
+            label: format!("directive {id} (inactive)"),
+        });
+    }
+}
+
+/// `GET /webui/schedules/{id}/edit`: the add form's fields, filled with the schedule's values.
+pub(crate) async fn edit_form(
+    State(state): State<AppState>,
+    Path(raw_id): Path<String>,
+) -> Response {
+    let schedule = match load(&state, &raw_id).await {
+        Ok(schedule) => schedule,
+        Err(response) => return response,
+    };
+    let form = ScheduleForm::of(&schedule);
+    edit_page(
+        &state,
+        StatusCode::OK,
+        &schedule,
+        form,
+        FormErrors::none(SHOWN),
+    )
+    .await
+}
+
+/// `POST /webui/schedules/{id}/edit`: replaces the schedule with the whole form; problems come
+/// back beside their fields with the input kept, and nothing is saved.
+pub(crate) async fn update(
+    State(state): State<AppState>,
+    Path(raw_id): Path<String>,
+    body: FormBody,
+) -> Response {
+    let schedule = match load(&state, &raw_id).await {
+        Ok(schedule) => schedule,
+        Err(response) => return response,
+    };
+    let (form, input) = match posted(body) {
+        Ok(read) => read,
+        Err(unreadable) => return unreadable.into_response(),
+    };
+    let mut input = match input {
+        Ok(input) => input,
+        Err(errors) => {
+            return edit_page(&state, StatusCode::BAD_REQUEST, &schedule, form, errors).await;
+        }
+    };
+    // The form has no enabled box (its own button sets that), and a replace would otherwise
+    // switch a disabled schedule back on.
+    input.enabled = Some(schedule.enabled);
+    match state.cb.replace_schedule(schedule.id, input).await {
+        Ok(saved) => redirect_with_notice(
+            &format!("{LIST}/{}", saved.id),
+            &format!("Schedule \"{}\" saved.", saved.name),
+        ),
+        Err(error) => match Rejected::from_engine(error, SHOWN, BACK) {
+            Rejected::Form(status, errors) => {
+                edit_page(&state, status, &schedule, form, errors).await
             }
             Rejected::Page(response) => response,
         },
@@ -604,5 +763,24 @@ mod tests {
         );
         assert!(run_at(&mut errors, "tomorrow").is_none());
         assert!(errors.0["run_at"][0].contains("tomorrow"));
+    }
+
+    #[test]
+    fn an_inactive_task_or_directive_stays_selectable_on_edit() {
+        let form = ScheduleForm {
+            task_key: "retired".into(),
+            directive: "7".into(),
+            ..ScheduleForm::blank()
+        };
+        let mut choices = Choices::default();
+        keep_current(&mut choices, &form);
+        keep_current(&mut choices, &form);
+        assert_eq!(choices.tasks.len(), 1, "added once");
+        assert_eq!(choices.tasks[0].key, "retired");
+        assert_eq!(choices.directives.len(), 1);
+        assert_eq!(choices.directives[0].value, "7");
+        let mut untouched = Choices::default();
+        keep_current(&mut untouched, &ScheduleForm::blank());
+        assert!(untouched.tasks.is_empty() && untouched.directives.is_empty());
     }
 }
