@@ -5,45 +5,10 @@
 
 mod common;
 
-use axum::body::Body;
-use axum::http::header::{CONTENT_SECURITY_POLICY, CONTENT_TYPE, LOCATION, SET_COOKIE};
-use axum::http::{Request, StatusCode};
-use common::{TestApp, TestResponse};
+use axum::http::StatusCode;
+use axum::http::header::{CONTENT_SECURITY_POLICY, CONTENT_TYPE};
+use common::{TestApp, TestResponse, flash, location, post_form};
 use cyberbrain_core::domain::{PageRequest, ScheduleType, Trigger};
-
-async fn post_form(app: &TestApp, uri: &str, pairs: &[(&str, &str)]) -> TestResponse {
-    let body = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(pairs)
-        .finish();
-    app.send(
-        Request::post(uri)
-            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from(body))
-            .unwrap(),
-    )
-    .await
-}
-
-fn location(response: &TestResponse) -> String {
-    response
-        .header(LOCATION)
-        .unwrap_or_else(|| panic!("no Location: {} {}", response.status, response.text()))
-        .to_string()
-}
-
-fn flash(response: &TestResponse) -> String {
-    let cookie = response.header(SET_COOKIE).unwrap_or_default();
-    let value = cookie
-        .split(';')
-        .next()
-        .and_then(|pair| pair.split_once('='))
-        .map(|(_, value)| value)
-        .unwrap_or_default();
-    url::form_urlencoded::parse(format!("m={value}").as_bytes())
-        .next()
-        .map(|(_, message)| message.into_owned())
-        .unwrap_or_default()
-}
 
 fn assert_html_page(response: &TestResponse) {
     assert_eq!(

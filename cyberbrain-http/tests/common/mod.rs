@@ -173,3 +173,40 @@ impl TestApp {
         }
     }
 }
+
+/// Posts an HTML form (`application/x-www-form-urlencoded`) as a browser would.
+pub async fn post_form(app: &TestApp, uri: &str, pairs: &[(&str, &str)]) -> TestResponse {
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
+    app.send(
+        Request::post(uri)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .unwrap(),
+    )
+    .await
+}
+
+/// The redirect target of a form post.
+pub fn location(response: &TestResponse) -> String {
+    response
+        .header(header::LOCATION)
+        .unwrap_or_else(|| panic!("no Location: {} {}", response.status, response.text()))
+        .to_string()
+}
+
+/// The flash notice a redirect carries in its cookie.
+pub fn flash(response: &TestResponse) -> String {
+    let cookie = response.header(header::SET_COOKIE).unwrap_or_default();
+    let value = cookie
+        .split(';')
+        .next()
+        .and_then(|pair| pair.split_once('='))
+        .map(|(_, value)| value)
+        .unwrap_or_default();
+    url::form_urlencoded::parse(format!("m={value}").as_bytes())
+        .next()
+        .map(|(_, message)| message.into_owned())
+        .unwrap_or_default()
+}
