@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use cyberbrain_core::domain::{
-    ArtifactQuery, ClaimJobs, JobStatus, PageRequest, Run, RunJob, RunStatus,
+    ArtifactQuery, ClaimJobs, FinishJob, JobStatus, PageRequest, Run, RunJob, RunStatus,
 };
 use cyberbrain_core::engine::{Executor, ExecutorHandle, LaunchRequest};
 use cyberbrain_core::testing::ManualClock;
@@ -404,6 +404,49 @@ async fn a_job_out_of_attempts_fails_with_lease_expired_and_its_run_gets_a_repor
     let report = f.cb.run_report(run.id).await.unwrap().markdown;
     assert!(report.expect("report.md written").contains("lease expired"));
     handle.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn a_run_whose_executor_died_before_writing_the_report_is_reported_when_read() {
+    let Abandoned {
+        f, cb, run, job, ..
+    } = abandoned().await;
+    // The job finished and ended the run, then the process died before `finalize_run`.
+    let finished = cb
+        .store()
+        .finish_job(FinishJob {
+            job_id: job.id,
+            owner: "dead-executor".into(),
+            status: JobStatus::Completed,
+            result: serde_json::json!({"findings": 0}),
+            error_summary: None,
+            now: cb.clock().now(),
+        })
+        .await
+        .unwrap();
+    assert!(finished.run_ended);
+    assert!(
+        f.cb.get_run(run.id)
+            .await
+            .unwrap()
+            .report_summary
+            .as_object()
+            .unwrap()
+            .is_empty()
+    );
+
+    let report = f.cb.run_report(run.id).await.unwrap();
+    assert_eq!(report.status, RunStatus::Completed);
+    let markdown = report.markdown.expect("report.md written on read");
+    assert!(markdown.contains("completed"), "{markdown}");
+    assert_eq!(report.json["job_counts"]["completed"], 1, "{}", report.json);
+    let stored = f.cb.get_run(run.id).await.unwrap().report_summary;
+    assert_eq!(stored, report.json, "the summary is stored once written");
+    // Reading again neither rewrites nor changes it.
+    assert_eq!(
+        f.cb.run_report(run.id).await.unwrap().markdown.as_deref(),
+        Some(markdown.as_str())
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

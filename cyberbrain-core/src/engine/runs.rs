@@ -83,8 +83,16 @@ impl Cyberbrain {
     }
 
     /// The report of a run: the files when written, the stored summary before.
+    ///
+    /// A run is visible as ended a moment before its executor writes the report, and an
+    /// executor that died in that moment never writes it; an ended run without a stored summary
+    /// is therefore reported here (`finalize_run` is idempotent, so racing the executor only
+    /// writes the same files twice).
     pub async fn run_report(&self, id: i64) -> Result<RunReport> {
-        let run = self.store.get_run(id).await?;
+        let mut run = self.store.get_run(id).await?;
+        if run.status.is_terminal() && !is_reported(&run) {
+            run = self.finalize_run(&run).await?;
+        }
         let (markdown, json) = if run.status.is_terminal() {
             let markdown = self.read_report_file(id, super::report::REPORT_MD).await?;
             let json = self
@@ -198,13 +206,7 @@ impl Cyberbrain {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let run = self.store.get_run(id).await?;
-            // The executor writes the report right after the last job ends; `finalize_run`
-            // stores the summary last, so a non-empty summary means the report is readable.
-            let reported = run
-                .report_summary
-                .as_object()
-                .is_some_and(|summary| !summary.is_empty());
-            if (run.status.is_terminal() && reported)
+            if (run.status.is_terminal() && is_reported(&run))
                 || run.approval_status == ApprovalStatus::Pending
             {
                 return Ok(run);
@@ -255,4 +257,12 @@ fn validate_approver(approver: &str) -> Result<String> {
     let approver = validate::name(&mut errors, "approver", approver);
     errors.into_result()?;
     Ok(approver)
+}
+
+/// Whether the run's report was written: `finalize_run` stores the summary last, so a non-empty
+/// summary means the report files are readable.
+fn is_reported(run: &Run) -> bool {
+    run.report_summary
+        .as_object()
+        .is_some_and(|summary| !summary.is_empty())
 }
