@@ -51,6 +51,7 @@ pub struct Config {
     pub scheduler: SchedulerConfig,
     pub containers: ContainerConfig,
     pub gpu: GpuConfig,
+    pub rag: RagConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -231,6 +232,39 @@ pub struct ContainerConfig {
     pub docker_host: String,
 }
 
+/// The knowledge base (SPEC §3.6).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RagConfig {
+    /// `RAG_MAX_UPLOAD_BYTES`: larger uploads are refused (HTTP 413).
+    pub max_upload_bytes: u64,
+    /// Words per chunk.
+    pub chunk_words: usize,
+    /// Words shared by consecutive chunks; less than `chunk_words`.
+    pub chunk_overlap: usize,
+    /// Seconds an ingester holds an upload between renewals; a crashed one's upload is taken
+    /// over this long after its last renewal.
+    pub lease_s: u64,
+    /// Ingestions of one upload interrupted (lease expired) this many times fail it.
+    pub max_attempts: u32,
+    /// Seconds between an idle ingester's looks for queued uploads (other processes' uploads;
+    /// this process's own wake it at once).
+    pub poll_interval_s: u64,
+}
+
+impl Default for RagConfig {
+    fn default() -> Self {
+        Self {
+            max_upload_bytes: 50 * 1024 * 1024,
+            chunk_words: 500,
+            chunk_overlap: 50,
+            lease_s: 60,
+            max_attempts: 3,
+            poll_interval_s: 2,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct GpuConfig {
@@ -331,6 +365,15 @@ impl Config {
         if let Some(v) = get("NVIDIA_SMI") {
             self.gpu.nvidia_smi = v;
         }
+        if let Some(v) = get("RAG_MAX_UPLOAD_BYTES") {
+            match v.parse::<u64>() {
+                Ok(bytes) => self.rag.max_upload_bytes = bytes,
+                Err(_) => errors.add(
+                    "RAG_MAX_UPLOAD_BYTES",
+                    format!("\"{v}\" is not a whole number of bytes such as 52428800"),
+                ),
+            }
+        }
         for (key, target) in [
             ("DEBUG_REDACTED_MODE", &mut self.privacy.redacted_mode),
             ("AUTH_ENABLED", &mut self.auth.enabled),
@@ -371,6 +414,29 @@ impl Config {
         }
         if self.scheduler.max_per_task == 0 {
             errors.add("scheduler.max_per_task", "must be 1 or more");
+        }
+        if self.rag.max_upload_bytes == 0 {
+            errors.add("rag.max_upload_bytes", "must be 1 or more");
+        }
+        if self.rag.chunk_words == 0 {
+            errors.add("rag.chunk_words", "must be 1 or more");
+        } else if self.rag.chunk_overlap >= self.rag.chunk_words {
+            errors.add(
+                "rag.chunk_overlap",
+                format!(
+                    "must be less than rag.chunk_words ({})",
+                    self.rag.chunk_words
+                ),
+            );
+        }
+        if !(5..=3600).contains(&self.rag.lease_s) {
+            errors.add("rag.lease_s", "must be between 5 and 3600 seconds");
+        }
+        if self.rag.max_attempts == 0 {
+            errors.add("rag.max_attempts", "must be 1 or more");
+        }
+        if !(1..=60).contains(&self.rag.poll_interval_s) {
+            errors.add("rag.poll_interval_s", "must be between 1 and 60 seconds");
         }
         if self.llm.context_tokens < 256 {
             errors.add("llm.context_tokens", "must be at least 256");

@@ -80,6 +80,15 @@ pub enum Error {
     #[error("invalid input: {0}")]
     InvalidInput(FieldErrors),
 
+    /// The input is larger than a configured limit (an upload over `rag.max_upload_bytes`).
+    #[error("{what} is larger than the limit of {limit_bytes} bytes")]
+    TooLarge { what: String, limit_bytes: u64 },
+
+    /// The input is of a type this operation does not accept; the message names what was found
+    /// and what is accepted.
+    #[error("unsupported type: {0}")]
+    UnsupportedType(String),
+
     /// The caller is not allowed to do this (a guardrail or a role).
     #[error("forbidden: {0}")]
     Forbidden(String),

@@ -15,6 +15,7 @@ pub mod error;
 pub mod guardrails;
 pub mod llm;
 pub mod notifier;
+pub mod rag;
 pub mod scheduler;
 pub mod store;
 pub mod tasks;
@@ -31,6 +32,6 @@ pub use error::{Error, FieldErrors, Result};
 pub use llm::Llm;
 pub use notifier::Notifier;
 pub use store::{
-    AccountingStore, AllowlistStore, ArtifactStore, DirectiveStore, RunStore, ScheduleStore, Store,
-    StoreAdmin, TaskStore,
+    AccountingStore, AllowlistStore, ArtifactStore, DirectiveStore, RagStore, RunStore,
+    ScheduleStore, Store, StoreAdmin, TaskStore,
 };

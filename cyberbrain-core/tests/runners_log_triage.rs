@@ -20,11 +20,11 @@ use common::{Harness, JobOutcome, container, id, log_line, occurrences};
 use cyberbrain_core::Result;
 use cyberbrain_core::config::LlmConfig;
 use cyberbrain_core::container::ContainerEngine;
-use cyberbrain_core::domain::{JobStatus, LlmOutcome, RunStatus};
-use cyberbrain_core::engine::LaunchRequest;
+use cyberbrain_core::domain::{JobStatus, LlmOutcome, PageRequest, RunStatus};
+use cyberbrain_core::engine::{Ingester, LaunchRequest};
 use cyberbrain_core::llm::{Completion, CompletionRequest, Llm, OpenAiLlm};
 use cyberbrain_core::tasks::logs::{PromptBudget, estimate_messages};
-use cyberbrain_core::testing::{FakeContainerEngine, ScriptedLlm, ScriptedReply};
+use cyberbrain_core::testing::{FakeContainerEngine, HashEmbedder, ScriptedLlm, ScriptedReply};
 use serde_json::{Value, json};
 
 const TASK: &str = "log_triage";
@@ -658,22 +658,107 @@ async fn many_templates_go_out_in_several_prompts_each_within_the_budget() {
 }
 
 #[tokio::test]
-async fn use_rag_is_recorded_as_not_used_yet() {
+async fn use_rag_without_an_embedder_reports_why_and_still_triages() {
     let harness = with_logs(RecordingLlm::new(replies(2))).await;
     let outcome = harness.run_task(TASK, launch().with_use_rag(true)).await;
+    assert_eq!(outcome.job.status, JobStatus::Completed);
     let result = outcome.value();
     assert_eq!(result["use_rag"], true);
     assert_eq!(result["rag_used"], false);
     assert_eq!(result["rag_chunks_retrieved"], 0);
     let markdown = outcome.artifact_text(&harness, "log_triage.md");
     assert!(
-        markdown.contains("retrieval (`use_rag`) was requested"),
+        markdown.contains("requested (`use_rag`), no notes used")
+            && markdown.contains("scripts/models.sh"),
         "{markdown}"
     );
     let report = outcome.artifact_json(&harness, "log_triage.json");
+    assert_eq!(report["rag"]["requested"], true);
+    assert_eq!(report["rag"]["used"], false);
+    assert!(
+        report["rag"]["skipped"]
+            .as_str()
+            .is_some_and(|why| why.contains("embedder")),
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn use_rag_puts_the_nearest_knowledge_into_the_prompt_and_links_the_retrieval() {
+    let llm = RecordingLlm::new(replies(4));
+    let harness = with_logs(llm.clone())
+        .await
+        .with_embedder(Arc::new(HashEmbedder::default()));
+    // A runbook sharing words with the fixture logs' templates, and an unrelated note.
+    const RUNBOOK: &str = "Runbook: when upstream timed out while reading response header from                            upstream appears, restart the app workers and check the database pool.";
+    for (name, text) in [
+        ("runbook.md", RUNBOOK),
+        (
+            "recipes.txt",
+            "Pancakes need flour, milk and eggs; whisk well.",
+        ),
+    ] {
+        harness
+            .cb
+            .upload_document(name, &mut text.as_bytes())
+            .await
+            .expect("upload");
+    }
+    let ingester = Ingester::new(harness.cb.clone());
+    while ingester.ingest_next().await.expect("ingest").is_some() {}
+
+    let outcome = harness.run_task(TASK, launch().with_use_rag(true)).await;
     assert_eq!(
-        report["rag"],
-        json!({"requested": true, "used": false, "chunks_retrieved": 0})
+        outcome.job.status,
+        JobStatus::Completed,
+        "{:?}",
+        outcome.job
+    );
+    let result = outcome.value();
+    assert_eq!(result["rag_used"], true, "{result}");
+    assert_eq!(result["rag_chunks_retrieved"], 2, "{result}");
+    assert!(
+        llm.prompts().contains("restart the app workers"),
+        "the runbook reached the prompt"
+    );
+    let documents = harness
+        .cb
+        .list_documents(PageRequest::first(10))
+        .await
+        .expect("documents");
+    let runbook = documents
+        .items
+        .iter()
+        .find(|d| d.document.source == "runbook.md")
+        .expect("the runbook's document");
+    let report = outcome.artifact_json(&harness, "log_triage.json");
+    assert_eq!(
+        report["rag"]["documents"][0], runbook.document.title,
+        "the nearest document first: {report}"
+    );
+    let markdown = outcome.artifact_text(&harness, "log_triage.md");
+    assert!(
+        markdown.contains("retrieved notes went into the prompt"),
+        "{markdown}"
+    );
+    assert!(
+        !markdown.contains("restart the app workers"),
+        "chunk text stays out of reports"
+    );
+
+    // One retrieval event, linked to the run, holding the query's hash only (G3).
+    let events = harness
+        .cb
+        .store()
+        .list_retrievals(Some(outcome.run.id), PageRequest::first(10))
+        .await
+        .expect("retrievals");
+    assert_eq!(events.count, 1);
+    assert_eq!(events.items[0].top_k, 5);
+    assert_eq!(events.items[0].results_count, 2);
+    assert_eq!(
+        report["rag"]["query_hash"], events.items[0].query_hash,
+        "{report}"
     );
 }
 

@@ -78,6 +78,12 @@ impl From<Error> for ApiError {
             Error::Conflict(message) => Self::detail(StatusCode::CONFLICT, message),
             Error::InvalidInput(errors) => Self::fields(errors),
             Error::Forbidden(message) => Self::detail(StatusCode::FORBIDDEN, message),
+            Error::TooLarge { .. } => {
+                Self::detail(StatusCode::PAYLOAD_TOO_LARGE, error.to_string())
+            }
+            Error::UnsupportedType(_) => {
+                Self::detail(StatusCode::UNSUPPORTED_MEDIA_TYPE, error.to_string())
+            }
             Error::Unavailable { .. } => {
                 tracing::warn!(error = %error, "a component is unavailable");
                 Self::detail(StatusCode::SERVICE_UNAVAILABLE, error.to_string())
@@ -140,6 +146,17 @@ mod tests {
                 StatusCode::BAD_REQUEST,
             ),
             (Error::Forbidden("allowlist".into()), StatusCode::FORBIDDEN),
+            (
+                Error::TooLarge {
+                    what: "upload".into(),
+                    limit_bytes: 10,
+                },
+                StatusCode::PAYLOAD_TOO_LARGE,
+            ),
+            (
+                Error::UnsupportedType(".exe".into()),
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ),
             (
                 Error::unavailable("database", "locked"),
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -11,7 +11,7 @@ use url::form_urlencoded;
 use utoipa::{IntoParams, OpenApi};
 
 use crate::api::{
-    accounting, artifacts, containers, directives, metrics, root, runs, schedules, tasks,
+    accounting, artifacts, containers, directives, metrics, rag, root, runs, schedules, tasks,
 };
 use crate::error::{ApiError, ErrorDetail, ValidationErrors};
 
@@ -70,6 +70,13 @@ use crate::error::{ApiError, ErrorDetail, ValidationErrors};
         schedules::enable,
         schedules::disable,
         schedules::history,
+        rag::upload,
+        rag::list_uploads,
+        rag::get_upload,
+        rag::delete_upload,
+        rag::retry_upload,
+        rag::list_documents,
+        rag::search,
         artifacts::list,
         artifacts::get,
         artifacts::download,
@@ -88,6 +95,7 @@ use crate::error::{ApiError, ErrorDetail, ValidationErrors};
         (name = "runs", description = "Launching runs and reading their jobs, reports and artifacts"),
         (name = "approvals", description = "Runs of directives that require approval"),
         (name = "schedules", description = "Recurring and one-shot launches, run-now and history"),
+        (name = "rag", description = "The knowledge base: uploads, their ingestion, documents and search"),
         (name = "artifacts", description = "Report files under the artifacts root"),
         (name = "accounting", description = "Token use and estimated cost (counts only)"),
     )

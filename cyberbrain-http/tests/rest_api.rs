@@ -37,7 +37,8 @@ async fn api_root_links_every_collection_and_each_link_works() {
         }
         // Every link but the MCP endpoint and the launch action answers a GET.
         for (key, link) in links.as_object().unwrap() {
-            if key == "mcp" || key == "launch" {
+            // POST-only endpoints.
+            if ["mcp", "launch", "rag_upload", "rag_search"].contains(&key.as_str()) {
                 continue;
             }
             let link = link.as_str().unwrap();
@@ -58,6 +59,10 @@ async fn api_root_links_every_collection_and_each_link_works() {
             "cost_report",
             "usage_by_directive",
             "since_last_success",
+            "rag_upload",
+            "rag_uploads",
+            "rag_documents",
+            "rag_search",
             "metrics",
             "metrics_json",
         ] {

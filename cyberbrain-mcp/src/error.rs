@@ -98,6 +98,8 @@ impl From<Error> for ToolError {
             Error::Conflict(_) => ("conflict", None),
             Error::InvalidInput(fields) => ("invalid_input", Some(fields.clone())),
             Error::Forbidden(_) => ("forbidden", None),
+            Error::TooLarge { .. } => ("too_large", None),
+            Error::UnsupportedType(_) => ("unsupported_type", None),
             Error::Unavailable { .. } => ("unavailable", None),
             Error::Backend { .. } => {
                 tracing::error!(error = %error, "an MCP tool call failed in a backend");

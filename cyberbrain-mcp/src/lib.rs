@@ -44,7 +44,7 @@ pub fn streamable_http_service(cb: Cyberbrain, options: McpOptions) -> McpHttpSe
 
 /// `[{name, description}]` for every tool, from the same definitions `tools/list` serves.
 pub fn tool_catalog() -> serde_json::Value {
-    tools::CyberbrainMcp::tool_router()
+    tools::CyberbrainMcp::all_tools()
         .list_all()
         .into_iter()
         .map(|tool| {

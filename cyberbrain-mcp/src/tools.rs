@@ -4,9 +4,12 @@
 //! validates once for every host) and returns the domain value as JSON, both as text content and
 //! as structured content.
 
+mod rag;
+
 use cyberbrain_core::Cyberbrain;
 use cyberbrain_core::domain::{Page, PageRequest, RunStatus, Timestamp};
 use cyberbrain_core::engine::{ANONYMOUS_APPROVER, RunReport};
+use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::model::CallToolResult;
 use rmcp::{tool, tool_router};
 use serde::Serialize;
@@ -29,6 +32,11 @@ pub(crate) struct CyberbrainMcp {
 impl CyberbrainMcp {
     pub(crate) fn new(cb: Cyberbrain) -> Self {
         Self { cb }
+    }
+
+    /// Every tool: these and the knowledge-base ones ([`rag`]).
+    pub(crate) fn all_tools() -> ToolRouter<Self> {
+        Self::tool_router() + Self::rag_tool_router()
     }
 
     #[tool(

@@ -11,7 +11,7 @@ use http_body_util::Full;
 use serde_json::{Value, json};
 
 /// Every tool, in the (name) order `tools/list` serves them.
-const TOOLS: [&str; 19] = [
+const TOOLS: [&str; 22] = [
     "approve_run",
     "cancel_run",
     "create_schedule",
@@ -27,6 +27,9 @@ const TOOLS: [&str; 19] = [
     "list_runs",
     "list_schedules",
     "list_tasks",
+    "rag_list_documents",
+    "rag_search",
+    "rag_upload_status",
     "run_schedule_now",
     "set_allowlist",
     "set_schedule_enabled",

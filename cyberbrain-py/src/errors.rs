@@ -1,7 +1,7 @@
 //! The one place a core [`Error`] becomes a Python exception. Every exception derives from
 //! `cyberbrain.CyberbrainError`, so callers can catch the family or one member of it.
 
-use cyberbrain_core::Error;
+use cyberbrain_core::{Error, FieldErrors};
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
@@ -33,6 +33,18 @@ create_exception!(
 );
 create_exception!(
     cyberbrain,
+    TooLarge,
+    InvalidInput,
+    "The input is larger than a configured limit (an upload over `rag.max_upload_bytes`)."
+);
+create_exception!(
+    cyberbrain,
+    UnsupportedType,
+    InvalidInput,
+    "The input is of a type the operation does not accept (uploads: txt, md, json, pdf, docx)."
+);
+create_exception!(
+    cyberbrain,
     Forbidden,
     CyberbrainError,
     "The caller is not allowed to do this (a guardrail or a role)."
@@ -57,6 +69,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("NotFound", py.get_type::<NotFound>())?;
     m.add("Conflict", py.get_type::<Conflict>())?;
     m.add("InvalidInput", py.get_type::<InvalidInput>())?;
+    m.add("TooLarge", py.get_type::<TooLarge>())?;
+    m.add("UnsupportedType", py.get_type::<UnsupportedType>())?;
     m.add("Forbidden", py.get_type::<Forbidden>())?;
     m.add("Unavailable", py.get_type::<Unavailable>())?;
     m.add("BackendError", py.get_type::<BackendError>())?;
@@ -78,6 +92,11 @@ pub fn to_py_err(py: Python<'_>, error: Error) -> PyErr {
                 .and_then(|dict| err.value(py).setattr("fields", dict))
                 .map(|()| err)
         }
+        // Subclasses of InvalidInput: `.fields` names the refused field like every other one.
+        Error::TooLarge { .. } => file_error(py, TooLarge::new_err(message.clone()), &message),
+        Error::UnsupportedType(_) => {
+            file_error(py, UnsupportedType::new_err(message.clone()), &message)
+        }
         Error::Forbidden(_) => Ok(Forbidden::new_err(message)),
         Error::Unavailable { component, .. } => {
             let err = Unavailable::new_err(message);
@@ -97,6 +116,13 @@ pub fn to_py_err(py: Python<'_>, error: Error) -> PyErr {
     // Setting an attribute on a fresh exception only fails when Python is out of memory; that
     // failure is then the more urgent error to raise.
     attributes.unwrap_or_else(|e| e)
+}
+
+/// `err` with `.fields = {"file": [message]}`.
+fn file_error(py: Python<'_>, err: PyErr, message: &str) -> PyResult<PyErr> {
+    field_dict(py, &FieldErrors::single("file", message))
+        .and_then(|dict| err.value(py).setattr("fields", dict))
+        .map(|()| err)
 }
 
 fn set_attributes(py: Python<'_>, err: &PyErr, attributes: &[(&str, &str)]) -> PyResult<()> {

@@ -1,8 +1,11 @@
 //! The `cyberbrain.Cyberbrain` class. Each method is thin: convert the arguments, clone the
 //! engine handle, run the core call on the handle's tokio runtime with the GIL released, map the
-//! error, convert the result.
+//! error, convert the result. The knowledge-base methods' bodies are in [`rag`].
+
+mod rag;
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +15,7 @@ use cyberbrain_core::domain::{
     NewAllowlistEntry, NewDirective, NewTaskDefinition, PageRequest, Run, RunQuery, RunStatus,
     TaskDefinitionPatch, Trigger,
 };
-use cyberbrain_core::engine::{ANONYMOUS_APPROVER, LaunchRequest, ScheduleInput};
+use cyberbrain_core::engine::{ANONYMOUS_APPROVER, LaunchRequest, ScheduleInput, SearchRequest};
 use cyberbrain_core::{Cyberbrain, Error, Result};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -21,8 +24,10 @@ use serde_json::{Map, Value};
 
 use crate::backend;
 use crate::convert::{from_json, kwargs_to_json, page_to_python, py_to_json, to_python};
+use crate::embedder::PyEmbedder;
 use crate::errors::to_py_err;
 use crate::executor::ExecutorSlot;
+use crate::ingester::IngesterSlot;
 use crate::llm::PyLlm;
 use crate::options::OpenOptions;
 use crate::runtime::HandleRuntime;
@@ -40,6 +45,7 @@ pub struct PyCyberbrain {
     engine: Cyberbrain,
     runtime: HandleRuntime,
     executor: ExecutorSlot,
+    ingester: IngesterSlot,
     backend: &'static str,
     /// The database location for `repr`; only SQLite paths reach here, which hold no secrets.
     location: String,
@@ -103,19 +109,21 @@ impl PyCyberbrain {
 #[pymethods]
 impl PyCyberbrain {
     /// Opens (creating if needed) the database `url` names, applies migrations, attaches the
-    /// configured LLM client (refusing a public endpoint, G1) and container engine, and returns a
-    /// handle. `llm` replaces the LLM with a Python callable. Keyword arguments override
-    /// configuration (see `_cyberbrain.pyi`).
+    /// configured LLM client (refusing a public endpoint, G1), container engine and embedder,
+    /// and returns a handle. `llm` and `embedder` replace the LLM and the embedder with Python
+    /// callables. Keyword arguments override configuration (see `_cyberbrain.pyi`).
     #[staticmethod]
-    #[pyo3(signature = (url, *, llm = None, **config))]
+    #[pyo3(signature = (url, *, llm = None, embedder = None, **config))]
     fn open(
         py: Python<'_>,
         url: &str,
         llm: Option<&Bound<'_, PyAny>>,
+        embedder: Option<&Bound<'_, PyAny>>,
         config: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
         let options = OpenOptions::from_keywords(config).map_err(|e| to_py_err(py, e))?;
         let callable = llm_callable(llm).map_err(|e| to_py_err(py, e))?;
+        let embedder = embedder_callable(embedder).map_err(|e| to_py_err(py, e))?;
         let llm_model = options.llm_model().unwrap_or(PYTHON_LLM_MODEL).to_owned();
         let runtime = HandleRuntime::new().map_err(|e| to_py_err(py, e))?;
         let opened = py
@@ -128,6 +136,9 @@ impl PyCyberbrain {
                     let llm = PyLlm::new(callable, llm_model, context_tokens);
                     opened.engine = opened.engine.with_llm(Arc::new(llm));
                 }
+                if let Some(embedder) = embedder {
+                    opened.engine = opened.engine.with_embedder(Arc::new(embedder));
+                }
                 Ok(opened)
             })
             .map_err(|e| to_py_err(py, e))?;
@@ -135,6 +146,7 @@ impl PyCyberbrain {
             engine: opened.engine,
             runtime,
             executor: ExecutorSlot::default(),
+            ingester: IngesterSlot::default(),
             backend: opened.backend,
             location: location_of(url).to_owned(),
         })
@@ -664,6 +676,119 @@ impl PyCyberbrain {
         self.executor.is_running()
     }
 
+    // ----- knowledge base (bodies in `rag`) -------------------------------------------------
+
+    /// Streams the file at `path` into the knowledge base; the upload with `created`.
+    fn upload<'py>(&self, py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, PyAny>> {
+        self.rag_upload(py, &path)
+    }
+
+    /// Uploads `data` as a file named `filename`; the upload with `created`.
+    fn upload_bytes<'py>(
+        &self,
+        py: Python<'py>,
+        filename: String,
+        data: std::borrow::Cow<'_, [u8]>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.rag_upload_bytes(py, filename, data.into_owned())
+    }
+
+    /// Uploads, newest first, optionally of one status.
+    #[pyo3(signature = (status = None, page = 1, page_size = 50))]
+    fn list_uploads<'py>(
+        &self,
+        py: Python<'py>,
+        status: Option<&str>,
+        page: i64,
+        page_size: i64,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.rag_list_uploads(py, status, page, page_size)
+    }
+
+    fn get_upload<'py>(&self, py: Python<'py>, id: i64) -> PyResult<Bound<'py, PyAny>> {
+        let upload = self.block(py, |cb| async move { cb.get_upload(id).await })?;
+        to_python(py, &upload)
+    }
+
+    /// Deletes the upload with its document, chunks, vectors and file; returns what was deleted.
+    fn delete_upload<'py>(&self, py: Python<'py>, id: i64) -> PyResult<Bound<'py, PyAny>> {
+        let upload = self.block(py, |cb| async move { cb.delete_upload(id).await })?;
+        to_python(py, &upload)
+    }
+
+    /// Queues a failed upload again.
+    fn retry_upload<'py>(&self, py: Python<'py>, id: i64) -> PyResult<Bound<'py, PyAny>> {
+        let upload = self.block(py, |cb| async move { cb.retry_upload(id).await })?;
+        to_python(py, &upload)
+    }
+
+    /// Documents by id with their chunk counts.
+    #[pyo3(signature = (page = 1, page_size = 50))]
+    fn list_documents<'py>(
+        &self,
+        py: Python<'py>,
+        page: i64,
+        page_size: i64,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.rag_list_documents(py, page, page_size)
+    }
+
+    /// `{query_hash, results, total_found}`; see the stub. `top_k=None` is the engine's
+    /// default (5), the same as leaving it out.
+    #[pyo3(signature = (
+        query_text,
+        top_k = Some(5),
+        *,
+        document_ids = None,
+        upload_ids = None,
+        min_score = None,
+        run_id = None,
+    ))]
+    #[pyo3(
+        text_signature = "($self, query_text, top_k=5, *, document_ids=None, upload_ids=None, min_score=None, run_id=None)"
+    )]
+    #[allow(clippy::too_many_arguments)] // mirrors the Python signature, keyword by keyword
+    fn search<'py>(
+        &self,
+        py: Python<'py>,
+        query_text: String,
+        top_k: Option<i64>,
+        document_ids: Option<Vec<i64>>,
+        upload_ids: Option<Vec<i64>>,
+        min_score: Option<f32>,
+        run_id: Option<i64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let request = SearchRequest {
+            query_text,
+            top_k,
+            document_ids: document_ids.unwrap_or_default(),
+            upload_ids: upload_ids.unwrap_or_default(),
+            min_score,
+            run_id,
+        };
+        self.rag_search(py, request)
+    }
+
+    /// Ingests queued uploads in this process until none is left; how many it processed.
+    fn ingest_pending(&self, py: Python<'_>) -> PyResult<usize> {
+        self.rag_ingest_pending(py)
+    }
+
+    /// Starts an ingester on this handle; `Conflict` when one is running.
+    fn start_ingester(&self, py: Python<'_>) -> PyResult<()> {
+        self.rag_start_ingester(py)
+    }
+
+    /// Stops this handle's ingester after its current upload; whether one ran.
+    fn stop_ingester(&self, py: Python<'_>) -> PyResult<bool> {
+        self.rag_stop_ingester(py)
+    }
+
+    #[getter]
+    fn ingester_running(&self) -> bool {
+        self.ingester.is_running()
+    }
+
     // ----- artifacts and accounting --------------------------------------------------------
 
     #[pyo3(signature = (run_id = None, page = 1, page_size = 50))]
@@ -768,6 +893,30 @@ fn llm_callable(llm: Option<&Bound<'_, PyAny>>) -> Result<Option<Py<PyAny>>> {
                 format!(
                     "must be a callable (messages: list[dict]) -> dict(text=…, prompt_tokens=…, \
                      completion_tokens=…), got {got}"
+                ),
+            ))
+        }
+    }
+}
+
+/// `embedder=`: a callable (wrapped here, while the GIL is held), or None for the configured
+/// model.
+fn embedder_callable(embedder: Option<&Bound<'_, PyAny>>) -> Result<Option<PyEmbedder>> {
+    match embedder {
+        None => Ok(None),
+        Some(embedder) if embedder.is_none() => Ok(None),
+        Some(embedder) if embedder.is_callable() => Ok(Some(PyEmbedder::new(embedder))),
+        Some(embedder) => {
+            let got = embedder
+                .get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default();
+            Err(Error::invalid(
+                "embedder",
+                format!(
+                    "must be a callable (texts: list[str]) -> list of 384-number vectors, one \
+                     per text, got {got}"
                 ),
             ))
         }

@@ -3,15 +3,18 @@
 //! A thin host over `cyberbrain_core::Cyberbrain`: [`handle`] holds the `Cyberbrain` class,
 //! [`errors`] maps core errors to the exception hierarchy in one place, [`convert`] moves JSON
 //! values across, [`options`] maps `open`'s keywords onto the core `Config`, [`backend`] picks
-//! the store a database URL names, [`llm`] wraps a Python callable as the LLM, [`executor`]
-//! holds a handle's optional in-process executor and [`runtime`] its tokio runtime. The
-//! hand-written `python/cyberbrain` package re-exports all of it with type stubs.
+//! the store a database URL names, [`llm`] and [`embedder`] wrap Python callables as the LLM
+//! and the embedder, [`executor`] and [`ingester`] hold a handle's optional in-process executor
+//! and ingester and [`runtime`] its tokio runtime. The hand-written `python/cyberbrain` package
+//! re-exports all of it with type stubs.
 
 mod backend;
 mod convert;
+mod embedder;
 mod errors;
 mod executor;
 mod handle;
+mod ingester;
 mod llm;
 mod options;
 mod runtime;

@@ -8,6 +8,7 @@ mod artifacts;
 mod claims;
 mod directives;
 mod lifecycle;
+mod rag;
 mod runs;
 mod schedules;
 mod tasks;

@@ -566,7 +566,7 @@ async fn concurrent_migrations_of_one_schema_apply_once() {
     }
     let store = &stores[0];
     let info = store.info().await.unwrap();
-    assert_eq!(info.schema_version, 3, "{info:?}");
+    assert_eq!(info.schema_version, 4, "{info:?}");
     let directives = store.list_directives(PageRequest::first(50)).await.unwrap();
     assert_eq!(directives.count, 5, "seeded once: {:?}", directives.items);
     assert_eq!(
@@ -636,7 +636,7 @@ async fn info_reports_server_schema_and_pgvector() {
             .is_some_and(|c| c.is_ascii_digit()),
         "{info:?}"
     );
-    assert_eq!(info.schema_version, 3);
+    assert_eq!(info.schema_version, 4);
     assert!(info.location.starts_with("postgres://"), "{info:?}");
     assert!(info.location.contains(schema.name()), "{info:?}");
     assert!(info.version.contains("with pgvector 0."), "{info:?}");

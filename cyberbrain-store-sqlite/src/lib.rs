@@ -38,6 +38,7 @@ mod config;
 mod error;
 mod migrate;
 mod store;
+mod vector_index;
 
 pub use config::SqliteConfig;
 pub use store::SqliteStore;

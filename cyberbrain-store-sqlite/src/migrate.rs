@@ -37,6 +37,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "run_engine",
         sql: include_str!("../migrations/0003_run_engine.sql"),
     },
+    Migration {
+        version: 4,
+        name: "rag_progress",
+        sql: include_str!("../migrations/0004_rag_progress.sql"),
+    },
 ];
 
 const CREATE_TRACKING_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

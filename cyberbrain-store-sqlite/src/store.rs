@@ -16,6 +16,7 @@ mod admin;
 mod allowlist;
 mod artifacts;
 mod directives;
+mod rag;
 mod runs;
 mod schedules;
 mod tasks;
@@ -32,6 +33,7 @@ use rusqlite::{Connection, OpenFlags, Row, ToSql, TransactionBehavior};
 use crate::codec::sql_int;
 use crate::config::SqliteConfig;
 use crate::error::{SqlContext, from_sqlite, worker_failed};
+use crate::vector_index::VectorIndexes;
 
 /// The Cyberbrain store on one SQLite file. Cheap to clone; clones share the pool.
 #[derive(Clone)]
@@ -48,6 +50,8 @@ struct Pool {
     next_reader: AtomicUsize,
     /// The journal mode SQLite accepted (`wal` unless the filesystem cannot do it).
     journal_mode: String,
+    /// The vector index beside the database file, shared by every clone of the store.
+    vectors: Arc<VectorIndexes>,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -180,6 +184,7 @@ impl Pool {
             tracing::warn!(path = %path.display(), journal_mode, "SQLite refused WAL journal mode");
         }
         Ok(Self {
+            vectors: Arc::new(VectorIndexes::new(&path)),
             config,
             writer: Mutex::new(writer),
             readers,

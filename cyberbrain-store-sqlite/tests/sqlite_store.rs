@@ -502,7 +502,7 @@ async fn concurrent_migrations_of_a_new_file_apply_once() {
         .await
         .unwrap();
     assert_eq!(directives.count, 5, "seeds applied once");
-    assert_eq!(stores[0].info().await.unwrap().schema_version, 3);
+    assert_eq!(stores[0].info().await.unwrap().schema_version, 4);
 }
 
 #[tokio::test]
@@ -554,7 +554,7 @@ async fn connect_creates_missing_directories_and_reports_itself() {
     assert_eq!(info.backend, "sqlite");
     assert_eq!(info.version, rusqlite::version());
     assert_eq!(info.location, path.display().to_string());
-    assert_eq!(info.schema_version, 3);
+    assert_eq!(info.schema_version, 4);
     assert!(info.notes.is_empty(), "{info:?}");
     store.ping().await.unwrap();
 

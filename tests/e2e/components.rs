@@ -66,6 +66,22 @@ pub fn python() -> PathBuf {
     path
 }
 
+/// The models dir holding all-MiniLM-L6-v2 and ONNX Runtime (`CYBERBRAIN_MODELS_DIR`, which
+/// `./scripts/test` sets after `scripts/models.sh` installed them).
+pub fn models_dir() -> PathBuf {
+    let path = std::env::var_os("CYBERBRAIN_MODELS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".tools/models"));
+    assert!(
+        path.join("all-MiniLM-L6-v2").is_dir(),
+        "the embedding model is not installed under {} (CYBERBRAIN_MODELS_DIR, default \
+         .tools/models); run `scripts/models.sh {}` or {SETUP_HINT}",
+        path.display(),
+        path.display()
+    );
+    path
+}
+
 /// Node.js (playwright-core resolves from ./node_modules or `NODE_PATH`).
 pub fn node() -> PathBuf {
     let path =

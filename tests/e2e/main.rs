@@ -33,6 +33,7 @@ mod components;
 mod embedded_default;
 mod http;
 mod mcp;
+mod rag;
 mod rest;
 mod runs;
 mod scheduler;

@@ -185,6 +185,10 @@ fn base_command(work_dir: &Path) -> Command {
         command.env("PATH", path);
     }
     command.env("HOME", work_dir);
+    // The real embedding model, when installed, so uploads are ingested and search answers.
+    if let Some(models) = std::env::var_os("CYBERBRAIN_MODELS_DIR") {
+        command.env("CYBERBRAIN_MODELS_DIR", models);
+    }
     command
 }
 

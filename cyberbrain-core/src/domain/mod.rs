@@ -32,7 +32,11 @@ pub use notification::{
     NotificationTarget, TargetKind,
 };
 pub use page::{MAX_PAGE_SIZE, Page, PageRequest};
-pub use rag::{Chunk, Document, Embedding, RetrievalEvent, Upload, UploadStatus};
+pub use rag::{
+    Chunk, ChunkHit, ChunkSearch, ClaimUpload, Document, DocumentInfo, Embedding, FailUpload,
+    IngestedDocument, NewChunk, NewRetrievalEvent, NewUpload, RetrievalEvent, Upload,
+    UploadCreated, UploadProgress, UploadQuery, UploadStatus,
+};
 pub use rollup::{JobOutcome, MAX_ERROR_SUMMARY_CHARS, clip_error_summary, expired_lease, roll_up};
 pub use run::{
     ApprovalStatus, ClaimJobs, FinishJob, JobFinished, JobStatus, LeaseState, LlmCall, LlmOutcome,
@@ -56,7 +60,10 @@ macro_rules! wire_enum {
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
         #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         pub enum $name {
-            $($(#[$vmeta])* #[serde(rename = $wire)] $variant),+
+            // utoipa does not see a `serde(rename)` whose value comes from a macro argument;
+            // `schema(rename)` gives the OpenAPI document the wire names too.
+            $($(#[$vmeta])* #[serde(rename = $wire)]
+              #[cfg_attr(feature = "openapi", schema(rename = $wire))] $variant),+
         }
 
         impl $name {

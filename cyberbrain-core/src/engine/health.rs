@@ -76,15 +76,12 @@ impl Cyberbrain {
     /// vetted LLM addresses, a network listing from the container engine), each bounded by a
     /// short timeout and all at once. Never fails: a broken component is reported, not raised.
     pub async fn health(&self) -> Health {
-        let (database, llm, engine) = tokio::join!(
+        let (database, llm, embedder, engine) = tokio::join!(
             self.database_health(),
             self.llm_health(),
+            self.embedder_health(),
             self.engine_health()
         );
-        let embedder = ComponentHealth::not_configured(format!(
-            "models dir {}; the embedder arrives with RAG",
-            self.config.paths.models_dir().display()
-        ));
         Health {
             status: if database.state == ComponentState::Ok {
                 "ok"
@@ -148,6 +145,36 @@ impl Cyberbrain {
     }
 
     /// Whether the attached engine answers a network listing (which names no container, G5).
+    /// Embeds a short text: proves the runtime and the model files load and answer.
+    async fn embedder_health(&self) -> ComponentHealth {
+        let embedder = match self.require_embedder() {
+            Ok(embedder) => embedder,
+            Err(e) => return ComponentHealth::not_configured(e.to_string()),
+        };
+        let probe = vec!["health check".to_string()];
+        match tokio::time::timeout(PROBE_TIMEOUT, embedder.embed(&probe)).await {
+            Ok(Ok(vectors)) if vectors.first().map(Vec::len) == Some(embedder.dimension()) => {
+                ComponentHealth::ok(format!(
+                    "{} ({} dimensions)",
+                    embedder.model_id(),
+                    embedder.dimension()
+                ))
+            }
+            Ok(Ok(_)) => ComponentHealth::unavailable(format!(
+                "{} returned no {}-dimension vector",
+                embedder.model_id(),
+                embedder.dimension()
+            )),
+            Ok(Err(e)) => ComponentHealth::unavailable(e.to_string()),
+            // The first call loads the model; a later probe finds it loaded.
+            Err(_) => ComponentHealth::unavailable(format!(
+                "{} did not answer within {} s (loading the model?)",
+                embedder.model_id(),
+                PROBE_TIMEOUT.as_secs()
+            )),
+        }
+    }
+
     async fn engine_health(&self) -> ComponentHealth {
         let docker_host = self.config.containers.docker_host.trim();
         let Some(engine) = &self.containers else {

@@ -7,7 +7,9 @@ mod backoff;
 mod catalog;
 mod executor;
 mod health;
+mod ingester;
 mod job;
+mod knowledge;
 mod launch;
 mod plugins;
 mod report;
@@ -26,7 +28,11 @@ pub use executor::{
     DEFAULT_SHUTDOWN_GRACE, DEFAULT_SLOTS, Executor, ExecutorHandle, ExecutorOptions, MAX_IDLE_POLL,
 };
 pub use health::{ComponentHealth, ComponentState, Health};
+pub use ingester::{EMBED_BATCH, Ingester, IngesterHandle};
 pub use job::{JobContext, SERVICE_MAP_TASK, TaskRunner};
+pub use knowledge::{
+    DEFAULT_TOP_K, MAX_QUERY_CHARS, MAX_TOP_K, SearchRequest, SearchResults, query_hash,
+};
 pub use launch::{CUSTOM_DIRECTIVE_NAME, LaunchRequest};
 pub use runners::{
     GPU_REPORT_TASK, GpuReportRunner, LOG_TRIAGE_TASK, LogTriageRunner, ServiceMapRunner,
@@ -36,7 +42,7 @@ pub use runs::{ANONYMOUS_APPROVER, RunDetail, RunReport, TaskLastSuccess};
 pub use schedule_loop::{DEFAULT_SCHEDULER_BATCH, Scheduler, SchedulerHandle};
 pub use schedules::ScheduleInput;
 
-use crate::{Clock, Config, ContainerEngine, Llm, Store, SystemClock};
+use crate::{Clock, Config, ContainerEngine, Embedder, Llm, Store, SystemClock};
 
 /// The SDK handle: every host calls these methods and nothing below them.
 #[derive(Clone)]
@@ -46,9 +52,12 @@ pub struct Cyberbrain {
     clock: Arc<dyn Clock>,
     llm: Option<Arc<dyn Llm>>,
     containers: Option<Arc<dyn ContainerEngine>>,
+    embedder: Option<Arc<dyn Embedder>>,
     /// Wakes this process's executors when a launch or approval makes work runnable, so a run
     /// starts at once instead of at the next poll.
     work_available: Arc<tokio::sync::Notify>,
+    /// Wakes this process's ingesters when an upload or retry queued work.
+    ingest_available: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for Cyberbrain {
@@ -68,7 +77,9 @@ impl Cyberbrain {
             clock: Arc::new(SystemClock),
             llm: None,
             containers: None,
+            embedder: None,
             work_available: Arc::new(tokio::sync::Notify::new()),
+            ingest_available: Arc::new(tokio::sync::Notify::new()),
         }
     }
 
@@ -85,6 +96,18 @@ impl Cyberbrain {
     pub fn with_container_engine(mut self, engine: Arc<dyn ContainerEngine>) -> Self {
         self.containers = Some(engine);
         self
+    }
+
+    /// The embedding model ingestion and search use (the local MiniLM model, a test double, or
+    /// an embedder's own). Without one, ingestion fails uploads and search answers
+    /// `Unavailable`, both naming the fix; everything else works.
+    pub fn with_embedder(mut self, embedder: Arc<dyn Embedder>) -> Self {
+        self.embedder = Some(embedder);
+        self
+    }
+
+    pub fn embedder(&self) -> Option<&Arc<dyn Embedder>> {
+        self.embedder.as_ref()
     }
 
     /// Replaces the clock (tests drive time with a manual clock).

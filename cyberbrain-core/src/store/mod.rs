@@ -10,13 +10,15 @@ use async_trait::async_trait;
 
 use crate::Result;
 use crate::domain::{
-    AllowlistEntry, AllowlistPatch, Artifact, ArtifactQuery, ClaimJobs, Directive, DirectivePatch,
-    DirectiveUsage, FinishJob, FireDecision, Fired, InventoryQuery, InventorySnapshot, JobFinished,
-    LeaseState, LlmCall, ModelUsage, NetworkPolicyRecommendation, NewAllowlistEntry, NewArtifact,
-    NewDirective, NewInventorySnapshot, NewLlmCall, NewNetworkPolicy, NewRun, NewSchedule,
-    NewTaskDefinition, Page, PageRequest, ReapLeases, RenewLease, Run, RunJob, RunQuery,
-    RunningCounts, Schedule, ScheduledRun, StoreMetrics, TaskDefinition, TaskDefinitionPatch,
-    Timestamp, TokenStats,
+    AllowlistEntry, AllowlistPatch, Artifact, ArtifactQuery, ChunkHit, ChunkSearch, ClaimJobs,
+    ClaimUpload, Directive, DirectivePatch, DirectiveUsage, Document, DocumentInfo, FailUpload,
+    FinishJob, FireDecision, Fired, IngestedDocument, InventoryQuery, InventorySnapshot,
+    JobFinished, LeaseState, LlmCall, ModelUsage, NetworkPolicyRecommendation, NewAllowlistEntry,
+    NewArtifact, NewDirective, NewInventorySnapshot, NewLlmCall, NewNetworkPolicy,
+    NewRetrievalEvent, NewRun, NewSchedule, NewTaskDefinition, NewUpload, Page, PageRequest,
+    ReapLeases, RenewLease, RetrievalEvent, Run, RunJob, RunQuery, RunningCounts, Schedule,
+    ScheduledRun, StoreMetrics, TaskDefinition, TaskDefinitionPatch, Timestamp, TokenStats, Upload,
+    UploadCreated, UploadProgress, UploadQuery,
 };
 
 /// Directives (SPEC §2.1).
@@ -332,6 +334,76 @@ pub trait StoreAdmin: Send + Sync {
     async fn info(&self) -> Result<BackendInfo>;
 }
 
+/// The knowledge base (SPEC §2.7, §3.6). Vectors are compared by cosine similarity; the backend
+/// keeps its approximate index (pgvector HNSW, hnsw_rs) in step with every write here.
+#[async_trait]
+pub trait RagStore: Send + Sync {
+    /// - Inserts a `queued` upload with `attempts = 0`, `chunks_done = 0`, no total;
+    ///   `created = true`.
+    /// - The same `sha256` again returns the existing upload with `created = false` and writes
+    ///   nothing, except that a `failed` one is re-queued (as `retry_upload`): uploading the same
+    ///   bytes again retries it.
+    async fn create_upload(&self, new: NewUpload) -> Result<UploadCreated>;
+
+    /// - A page of uploads, newest first, optionally of one status, with the total count.
+    async fn list_uploads(&self, query: UploadQuery) -> Result<Page<Upload>>;
+
+    /// - The upload with this id, or `NotFound`.
+    async fn get_upload(&self, id: i64) -> Result<Upload>;
+
+    /// - Deletes the upload with its document, chunks, vectors and index entries (a later search
+    ///   never returns them); returns what was deleted. Unknown id `NotFound`.
+    /// - An ingestion still holding the lease then fails to complete (`NotFound`).
+    async fn delete_upload(&self, id: i64) -> Result<Upload>;
+
+    /// - A `failed` upload goes back to `queued`: attempts 0, error, lease and progress cleared.
+    /// - Any other status is `Conflict`; unknown id `NotFound`.
+    async fn retry_upload(&self, id: i64) -> Result<Upload>;
+
+    /// - The oldest `queued` upload, or the oldest `processing` one whose lease ended before
+    ///   `now`, becomes `processing`, leased to `owner` until `now + lease`, `attempts + 1`,
+    ///   progress reset. `None` when nothing is claimable.
+    /// - An expired one that already had `max_attempts` attempts is failed instead ("ingestion
+    ///   interrupted … (lease expired)") and the next candidate is considered.
+    /// - Concurrent claimers never receive the same upload.
+    async fn claim_upload(&self, claim: ClaimUpload) -> Result<Option<Upload>>;
+
+    /// - While `owner` holds the lease of a `processing` upload: stores the progress, extends the
+    ///   lease, `Held`. Otherwise (expired and reclaimed, deleted, finished) `Lost`, nothing
+    ///   written.
+    async fn report_upload_progress(&self, progress: UploadProgress) -> Result<LeaseState>;
+
+    /// - In one transaction: the document, its chunks (`chunk_index` 0, 1, …), one vector per
+    ///   chunk under `model_id`; the upload becomes `ready` with `processed_at`, the lease
+    ///   cleared and `chunks_done = chunks_total = chunks.len()`.
+    /// - Not held by `owner` (or not `processing`) is `Conflict` and nothing is written; an
+    ///   unknown (or deleted) upload is `NotFound`. A vector of the wrong dimension is `InvalidInput`.
+    async fn complete_upload(&self, ingested: IngestedDocument) -> Result<Document>;
+
+    /// - While `owner` holds it: `failed`, the message cut to 1000 characters, lease cleared,
+    ///   `processed_at = now`. Otherwise `Conflict`; unknown id `NotFound`.
+    async fn fail_upload(&self, fail: FailUpload) -> Result<Upload>;
+
+    /// - A page of documents ordered by id with their chunk counts, with the total count.
+    async fn list_documents(&self, page: PageRequest) -> Result<Page<DocumentInfo>>;
+
+    /// - The `top_k` chunks nearest to `vector` among the vectors of `model_id`, restricted by
+    ///   the filters (all must hold), scored by cosine similarity, sorted by score descending then
+    ///   chunk id. Filters never make it return fewer than `top_k` hits when that many match.
+    /// - No vectors (or none of the model) is an empty list, not an error.
+    async fn search_chunks(&self, search: ChunkSearch) -> Result<Vec<ChunkHit>>;
+
+    /// - Inserts a retrieval event; an unknown `run_id` is `NotFound`.
+    async fn record_retrieval(&self, event: NewRetrievalEvent) -> Result<RetrievalEvent>;
+
+    /// - Retrieval events ordered by id, of one run when given, with the total count.
+    async fn list_retrievals(
+        &self,
+        run_id: Option<i64>,
+        page: PageRequest,
+    ) -> Result<Page<RetrievalEvent>>;
+}
+
 /// Everything a backend provides. Implemented automatically for any type implementing every
 /// sub-trait, so engines hold one `Arc<dyn Store>`.
 pub trait Store:
@@ -342,6 +414,7 @@ pub trait Store:
     + ArtifactStore
     + AccountingStore
     + ScheduleStore
+    + RagStore
     + StoreAdmin
 {
 }
@@ -354,6 +427,7 @@ impl<T> Store for T where
         + ArtifactStore
         + AccountingStore
         + ScheduleStore
+        + RagStore
         + StoreAdmin
 {
 }

@@ -145,6 +145,30 @@ macro_rules! conformance_suite {
             record_run_now_launches_and_keeps_the_timing,
             schedule_history_follows_the_runs,
             claim_obeys_a_schedules_stricter_limits,
+            rag_upload_create_then_get,
+            rag_upload_same_sha_returns_existing_and_requeues_failed,
+            rag_upload_list_newest_first_with_status_filter,
+            rag_upload_unknown_id_is_not_found,
+            rag_upload_retry_requeues_only_failed,
+            rag_claim_takes_oldest_queued_first,
+            rag_claim_reclaims_expired_lease,
+            rag_claim_fails_expired_at_max_attempts,
+            rag_claim_returns_none_when_nothing_claimable,
+            rag_claim_concurrent_claimers_take_each_upload_once,
+            rag_progress_held_only_while_owner,
+            rag_complete_stores_document_chunks_and_vectors,
+            rag_complete_without_the_lease_is_conflict_and_writes_nothing,
+            rag_complete_after_delete_is_not_found,
+            rag_complete_wrong_dimension_is_invalid_and_writes_nothing,
+            rag_fail_cuts_message_and_needs_the_lease,
+            rag_documents_list_with_chunk_counts,
+            rag_search_orders_by_score_then_chunk_id,
+            rag_search_min_score_drops_weak_hits,
+            rag_search_filters_fill_top_k_among_many_nearer_chunks,
+            rag_search_is_isolated_by_model,
+            rag_search_empty_store_is_empty,
+            rag_search_never_returns_deleted_chunks,
+            rag_retrievals_record_and_list_by_run,
         );
     };
     (@checks $setup:expr; $($check:ident),* $(,)?) => {
@@ -157,6 +181,11 @@ macro_rules! conformance_suite {
         )*
     };
 }
+
+// The knowledge-base checks live in their own file; re-exported so the macro finds them here.
+#[path = "conformance_rag.rs"]
+mod rag;
+pub use rag::*;
 
 // ---------------------------------------------------------------------------------------------
 // Helpers

@@ -3,6 +3,7 @@
 //! demand; the happy paths are proven against the real components as well.
 
 pub mod conformance;
+pub mod documents;
 mod doubles;
 
 pub use doubles::{

@@ -72,6 +72,11 @@ impl Harness {
         self
     }
 
+    pub fn with_embedder(mut self, embedder: Arc<dyn cyberbrain_core::Embedder>) -> Self {
+        self.cb = self.cb.with_embedder(embedder);
+        self
+    }
+
     pub fn with_engine(mut self, engine: Arc<dyn ContainerEngine>) -> Self {
         self.cb = self.cb.with_container_engine(engine);
         self

@@ -41,7 +41,7 @@ where
 /// Past the limit the rest of the body is still read (and dropped), up to this many bytes: a
 /// server that answers 413 and closes while the client is still sending makes the client's
 /// kernel see a reset, and the client never reads the 413.
-const DRAIN_AFTER_LIMIT: usize = 16 << 20;
+pub(crate) const DRAIN_AFTER_LIMIT: usize = 16 << 20;
 
 /// The body, or `None` when it is larger than `max` bytes.
 pub(crate) async fn read_body_draining_excess(

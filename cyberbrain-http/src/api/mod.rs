@@ -10,12 +10,14 @@ pub mod metrics;
 pub mod pagination;
 pub mod path;
 pub mod query;
+pub mod rag;
 pub mod root;
 pub mod runs;
 pub mod schedules;
 pub mod tasks;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -102,6 +104,20 @@ pub(crate) fn routes() -> Router<AppState> {
             "/api/usage-by-directive/",
             get(accounting::usage_by_directive),
         ),
+        // The upload route sets its own body limit (rag.max_upload_bytes plus the multipart
+        // framing) instead of server.max_body_bytes; see `rag::receive_upload`.
+        (
+            "/api/rag/upload",
+            post(rag::upload).layer(DefaultBodyLimit::disable()),
+        ),
+        ("/api/rag/uploads", get(rag::list_uploads)),
+        (
+            "/api/rag/uploads/{id}",
+            get(rag::get_upload).delete(rag::delete_upload),
+        ),
+        ("/api/rag/uploads/{id}/retry", post(rag::retry_upload)),
+        ("/api/rag/documents", get(rag::list_documents)),
+        ("/api/rag/search", post(rag::search)),
         ("/metrics", get(metrics::prometheus)),
         ("/metrics/json/", get(metrics::json)),
     ] {

@@ -29,6 +29,12 @@ pub struct ApiIndex {
     pub cost_report: &'static str,
     pub usage_by_directive: &'static str,
     pub since_last_success: &'static str,
+    /// `POST` a multipart `file` here to add it to the knowledge base.
+    pub rag_upload: &'static str,
+    pub rag_uploads: &'static str,
+    pub rag_documents: &'static str,
+    /// `POST` a query here.
+    pub rag_search: &'static str,
     /// Prometheus text format.
     pub metrics: &'static str,
     pub metrics_json: &'static str,
@@ -55,6 +61,10 @@ const INDEX: ApiIndex = ApiIndex {
     cost_report: "/api/cost-report/",
     usage_by_directive: "/api/usage-by-directive/",
     since_last_success: "/api/runs/since-last-success/",
+    rag_upload: "/api/rag/upload",
+    rag_uploads: "/api/rag/uploads",
+    rag_documents: "/api/rag/documents",
+    rag_search: "/api/rag/search",
     metrics: "/metrics",
     metrics_json: "/metrics/json/",
     health: "/api/health",

@@ -1,11 +1,12 @@
-//! The `cyberbrain` command line: `serve`, `scheduler`, `run`, `migrate`, `doctor` and
-//! `mcp --stdio`.
+//! The `cyberbrain` command line: `serve`, `scheduler`, `ingester`, `run`, `migrate`, `doctor`
+//! and `mcp --stdio`.
 //!
 //! Every command loads the configuration the same way (`--config PATH`, else `./cyberbrain.toml`
 //! when present, then the environment) and logs to stderr, so stdout stays free for command
 //! output and for the MCP stdio protocol.
 
 mod doctor;
+mod ingester;
 mod logging;
 mod mcp;
 mod migrate;
@@ -38,8 +39,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve the REST API, web UI, API docs and MCP endpoint, and fire schedules and execute
-    /// runs in-process.
+    /// Serve the REST API, web UI, API docs and MCP endpoint, and fire schedules, execute runs
+    /// and ingest uploads in-process.
     Serve {
         /// Do not execute runs in this process (leave them to `cyberbrain scheduler` workers).
         #[arg(long)]
@@ -47,9 +48,14 @@ pub enum Command {
         /// Do not fire schedules in this process (leave them to `cyberbrain scheduler`).
         #[arg(long)]
         no_scheduler: bool,
+        /// Do not ingest uploads in this process (leave them to `cyberbrain ingester`).
+        #[arg(long)]
+        no_ingester: bool,
     },
     /// Run a standalone worker (no HTTP) that fires due schedules and executes runs.
     Scheduler(scheduler::SchedulerArgs),
+    /// Run a standalone knowledge-base worker (no HTTP) that ingests queued uploads.
+    Ingester(ingester::IngesterArgs),
     /// Launch a run from the command line (trigger `manual`) through the same engine path as
     /// the API; with --wait, execute it in this process and print its report.
     Run(run::RunArgs),
@@ -128,7 +134,18 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Serve {
             no_executor,
             no_scheduler,
-        } => serve::run(config, !no_executor, !no_scheduler)
+            no_ingester,
+        } => serve::run(
+            config,
+            serve::Workers {
+                executor: !no_executor,
+                scheduler: !no_scheduler,
+                ingester: !no_ingester,
+            },
+        )
+        .await
+        .map(|()| ExitCode::SUCCESS),
+        Command::Ingester(args) => ingester::run(config, args)
             .await
             .map(|()| ExitCode::SUCCESS),
         Command::Scheduler(args) => scheduler::run(config, args)

@@ -1,13 +1,14 @@
 //! `cyberbrain serve`: REST API, web UI, API docs and MCP on one address, and (unless
-//! `--no-executor` / `--no-scheduler`) an executor that runs launched jobs and a scheduler that
-//! fires due schedules in the same process.
+//! `--no-executor` / `--no-scheduler` / `--no-ingester`) an executor that runs launched jobs, a
+//! scheduler that fires due schedules and an ingester that ingests uploads in the same process.
 //!
 //! With no configuration at all this creates `./cyberbrain-data/` (database, artifacts,
 //! uploads) and listens on `127.0.0.1:9595`. The configured LLM and container engine are
 //! attached at start-up, so a public LLM endpoint stops the server before it listens (G1).
 //! SIGINT or SIGTERM stop it gracefully: the listener closes, requests in flight finish, and the
 //! executor stops claiming and waits for its running jobs (their leases let another executor
-//! take over whatever is still running after the grace period).
+//! take over whatever is still running after the grace period); the ingester finishes the upload
+//! in hand.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -15,17 +16,21 @@ use std::path::Path;
 use cyberbrain_core::Config;
 use tokio::net::TcpListener;
 
-use cyberbrain_core::engine::{Executor, Scheduler};
+use cyberbrain_core::engine::{Executor, Ingester, Scheduler};
 
 use super::signal::shutdown_signal;
 use super::{CliError, open};
 use crate::{AppState, RouterOptions};
 
-pub(crate) async fn run(
-    config: Config,
-    with_executor: bool,
-    with_scheduler: bool,
-) -> Result<(), CliError> {
+/// Which background workers run in the server's process.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Workers {
+    pub executor: bool,
+    pub scheduler: bool,
+    pub ingester: bool,
+}
+
+pub(crate) async fn run(config: Config, workers: Workers) -> Result<(), CliError> {
     create_directories(&config)?;
     let bind: SocketAddr = config.server.bind.parse().map_err(|_| {
         CliError::usage(format!(
@@ -62,7 +67,7 @@ pub(crate) async fn run(
         );
     }
 
-    let executor = if with_executor {
+    let executor = if workers.executor {
         let executor = Executor::new(cb.clone());
         tracing::info!(owner = executor.owner(), "executing runs in this process");
         Some(executor.spawn())
@@ -72,10 +77,21 @@ pub(crate) async fn run(
         );
         None
     };
-    let schedules = if with_scheduler {
+    let schedules = if workers.scheduler {
         Some(Scheduler::new(cb.clone()).spawn())
     } else {
         tracing::info!("--no-scheduler: schedules are fired by `cyberbrain scheduler`, not here");
+        None
+    };
+    let ingester = if workers.ingester {
+        let ingester = Ingester::new(cb.clone());
+        tracing::info!(
+            owner = ingester.owner(),
+            "ingesting uploads in this process"
+        );
+        Some(ingester.spawn())
+    } else {
+        tracing::info!("--no-ingester: uploads are ingested by `cyberbrain ingester`, not here");
         None
     };
     let app = crate::router_with(AppState::new(cb), options);
@@ -89,6 +105,9 @@ pub(crate) async fn run(
         .map_err(|e| CliError::failed(format!("the server stopped with an error: {e}")));
     if let Some(schedules) = schedules {
         schedules.shutdown().await;
+    }
+    if let Some(ingester) = ingester {
+        ingester.shutdown().await;
     }
     if let Some(executor) = executor
         && let Err(e) = executor.shutdown().await

@@ -1,5 +1,5 @@
 //! The server-rendered web UI: dashboard (with launch buttons), runs, approvals, directives,
-//! tasks, schedules and the container allowlist.
+//! tasks, schedules, the container allowlist and the knowledge base.
 //!
 //! Pages are askama templates (`cyberbrain-http/templates/`, HTML auto-escaping on) rendered from
 //! the same engine calls the REST API uses, so both surfaces apply the same rules. Forms post
@@ -14,11 +14,13 @@ mod directives;
 mod form;
 mod markdown;
 mod page;
+mod rag;
 mod runs;
 mod schedules;
 mod tasks;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
 use crate::state::AppState;
@@ -77,6 +79,18 @@ pub fn routes() -> Router<AppState> {
         ),
         ("/webui/allowlist/{id}/toggle/", post(allowlist::toggle)),
         ("/webui/allowlist/{id}/delete/", post(allowlist::delete)),
+        ("/webui/rag/", get(rag::uploads)),
+        // The upload sets its own body limit (rag.max_upload_bytes plus the multipart framing).
+        (
+            "/webui/rag/upload/",
+            post(rag::upload).layer(DefaultBodyLimit::disable()),
+        ),
+        ("/webui/rag/uploads/{id}/retry/", post(rag::retry)),
+        ("/webui/rag/uploads/{id}/delete/", post(rag::delete)),
+        (
+            "/webui/rag/search/",
+            get(rag::search_form).post(rag::search),
+        ),
     ] {
         router = crate::routing::with_and_without_slash(router, path, methods);
     }

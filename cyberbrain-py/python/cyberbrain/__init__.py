@@ -30,6 +30,14 @@ them)::
 
     cb = cyberbrain.Cyberbrain.open("sqlite:///cb.db", llm=my_llm)
 
+Upload documents to the private knowledge base, ingest them and search them (the embedding model
+runs in this process from local files)::
+
+    cb.upload("runbooks/disk-full.md")
+    cb.ingest_pending()
+    for hit in cb.search("the disk is full", top_k=3)["results"]:
+        print(round(hit["score"], 3), hit["document_title"], hit["chunk_text"][:80])
+
 Every method returns plain ``dict``/``list`` values (times as RFC 3339 strings) and raises a
 subclass of :class:`CyberbrainError`. Calls release the GIL while they wait on the database, and
 one :class:`Cyberbrain` handle may be shared by any number of threads.
@@ -43,7 +51,9 @@ from ._cyberbrain import (
     Forbidden,
     InvalidInput,
     NotFound,
+    TooLarge,
     Unavailable,
+    UnsupportedType,
     __version__,
 )
 
@@ -55,6 +65,8 @@ __all__ = [
     "Forbidden",
     "InvalidInput",
     "NotFound",
+    "TooLarge",
     "Unavailable",
+    "UnsupportedType",
     "__version__",
 ]

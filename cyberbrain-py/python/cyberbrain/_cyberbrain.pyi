@@ -18,6 +18,8 @@ from .types import (
     DirectiveFields,
     DirectivePage,
     DirectiveTypeName,
+    DocumentPage,
+    EmbedderCallable,
     Health,
     LlmCallable,
     OpenOptions,
@@ -31,10 +33,16 @@ from .types import (
     SchedulePage,
     ScheduleRunNow,
     ScheduledRunPage,
+    SearchResults,
+    StrPath,
     TaskDefinition,
     TaskFields,
     TaskPage,
     TokenStats,
+    Upload,
+    UploadCreated,
+    UploadPage,
+    UploadStatusName,
 )
 
 __all__ = [
@@ -45,7 +53,9 @@ __all__ = [
     "Forbidden",
     "InvalidInput",
     "NotFound",
+    "TooLarge",
     "Unavailable",
+    "UnsupportedType",
     "__version__",
 ]
 __version__: str
@@ -58,7 +68,11 @@ class Cyberbrain:
 
     @staticmethod
     def open(
-        url: str, *, llm: Optional[LlmCallable] = None, **config: Unpack[OpenOptions]
+        url: str,
+        *,
+        llm: Optional[LlmCallable] = None,
+        embedder: Optional[EmbedderCallable] = None,
+        **config: Unpack[OpenOptions],
     ) -> "Cyberbrain":
         """Open (creating if needed) and migrate the database ``url`` names.
 
@@ -74,6 +88,14 @@ class Cyberbrain:
         "completion_tokens"}`` (optionally ``"total_tokens"``, ``"model"``): the counts your
         model reported, never estimates. It is called from an executor thread, with the GIL held
         only for the call; an exception it raises fails the job, naming only its type.
+
+        The embedding model (all-MiniLM-L6-v2 under ``models_dir``, installed by
+        ``scripts/models.sh``) embeds uploads and searches; without it they fail with that fix.
+        ``embedder`` replaces it with a Python callable taking a list of texts and returning one
+        vector of 384 numbers per text, in order (normalised here). Its vectors are stored under
+        the model id ``python:<its __qualname__>``, and a search finds only the vectors of the
+        embedder it runs with. An exception it raises fails the ingestion or search, naming only
+        its type (never the text).
         """
     @property
     def backend(self) -> str:
@@ -229,6 +251,59 @@ class Cyberbrain:
     @property
     def executor_running(self) -> bool: ...
 
+    # knowledge base
+    def upload(self, path: StrPath) -> UploadCreated:
+        """Stream the file at ``path`` into the knowledge base (stored by its SHA-256 under the
+        uploads directory) and queue it for ingestion. The type comes from the extension and
+        the content: txt, md, json, pdf or docx, else :class:`UnsupportedType`; a file over
+        the size limit raises :class:`TooLarge`, an empty one :class:`InvalidInput`. The same
+        bytes again return the existing upload with ``created`` False (a failed one is queued
+        again). An unreadable path raises the matching :class:`OSError`
+        (``FileNotFoundError``, …)."""
+    def upload_bytes(self, filename: str, data: Union[bytes, bytearray]) -> UploadCreated:
+        """:meth:`upload` for bytes in memory; ``filename``'s extension names the type."""
+    def list_uploads(
+        self, status: Optional[UploadStatusName] = None, page: int = 1, page_size: int = 50
+    ) -> UploadPage:
+        """Uploads, newest first, optionally of one status, with their ingestion progress
+        (``chunks_done`` of ``chunks_total``) and ``error_message`` when they failed."""
+    def get_upload(self, id: int) -> Upload: ...
+    def delete_upload(self, id: int) -> Upload:
+        """Delete the upload with its document, chunks, vectors and file; returns what was
+        deleted. A later search never returns its passages."""
+    def retry_upload(self, id: int) -> Upload:
+        """Queue a failed upload again; any other status raises :class:`Conflict`."""
+    def list_documents(self, page: int = 1, page_size: int = 50) -> DocumentPage:
+        """Ingested documents by id with their chunk counts."""
+    def search(
+        self,
+        query_text: str,
+        top_k: Optional[int] = 5,
+        *,
+        document_ids: Optional[Sequence[int]] = None,
+        upload_ids: Optional[Sequence[int]] = None,
+        min_score: Optional[float] = None,
+        run_id: Optional[int] = None,
+    ) -> SearchResults:
+        """The ``top_k`` (1-50, default 5) passages closest in meaning to ``query_text``, best
+        first, restricted to the given documents or uploads and to a score of at least
+        ``min_score`` (cosine similarity, -1 to 1). Records one retrieval event holding only
+        the query's SHA-256 (``query_hash``), linked to ``run_id`` when given; the text itself
+        is never stored (G3). Every bad argument raises :class:`InvalidInput` naming it; no
+        embedding model raises :class:`Unavailable` saying how to install it."""
+    def ingest_pending(self) -> int:
+        """Ingest queued uploads in this process (extract, chunk, embed, store) until none is
+        left; returns how many were processed, ready or failed. Leased, so ingesters in other
+        processes may run at the same time; Ctrl-C stops it (the upload in progress is taken
+        over when its lease ends)."""
+    def start_ingester(self) -> None:
+        """Ingest uploads in the background until :meth:`stop_ingester`, picking up new ones as
+        they arrive. Raises :class:`Conflict` when this handle already runs one."""
+    def stop_ingester(self) -> bool:
+        """Stop after the current upload; False when none was running."""
+    @property
+    def ingester_running(self) -> bool: ...
+
     # artifacts and accounting
     def list_artifacts(
         self, run_id: Optional[int] = None, page: int = 1, page_size: int = 50
@@ -260,6 +335,13 @@ class InvalidInput(CyberbrainError):
 
     fields: Dict[str, List[str]]
     """Field (or keyword) → messages naming the rule and the fix."""
+
+class TooLarge(InvalidInput):
+    """The input is larger than a configured limit (an upload over ``rag.max_upload_bytes``)."""
+
+class UnsupportedType(InvalidInput):
+    """The input is of a type the operation does not accept (uploads: txt, md, json, pdf,
+    docx)."""
 
 class Forbidden(CyberbrainError):
     """The caller is not allowed to do this (a guardrail or a role)."""

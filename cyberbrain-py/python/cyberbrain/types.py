@@ -10,7 +10,7 @@ REST API returns, times as RFC 3339 strings)::
 """
 
 import os
-from typing import Any, Callable, Dict, List, Literal, Optional, TypedDict, Union
+from typing import Any, Callable, Dict, List, Literal, Optional, Sequence, TypedDict, Union
 
 __all__ = [
     "AllowlistEntry",
@@ -22,12 +22,16 @@ __all__ = [
     "ArtifactPage",
     "ComponentHealth",
     "ComponentStateName",
+    "ChunkHit",
     "CostReport",
     "Directive",
     "DirectiveFields",
     "DirectivePage",
     "DirectiveSnapshot",
     "DirectiveTypeName",
+    "Document",
+    "DocumentPage",
+    "EmbedderCallable",
     "Health",
     "LlmCall",
     "LlmCallable",
@@ -49,11 +53,16 @@ __all__ = [
     "ScheduledRun",
     "ScheduledRunPage",
     "ScheduledRunStatusName",
+    "SearchResults",
     "StrPath",
     "TaskDefinition",
     "TaskFields",
     "TaskPage",
     "TokenStats",
+    "Upload",
+    "UploadCreated",
+    "UploadPage",
+    "UploadStatusName",
 ]
 
 DirectiveTypeName = Literal["D1", "D2", "D3", "D4"]
@@ -73,6 +82,9 @@ ScheduleTypeName = Literal["interval", "cron", "one_shot"]
 
 ScheduledRunStatusName = Literal["pending", "started", "finished", "failed"]
 """A fired slot's status: follows its run (failed also covers a cancelled run)."""
+
+UploadStatusName = Literal["queued", "processing", "ready", "failed"]
+"""An upload's ingestion state: only ``ready`` uploads are searchable."""
 
 StrPath = Union[str, "os.PathLike[str]"]
 """A filesystem path as a str or a path object."""
@@ -297,6 +309,76 @@ class ScheduleRunNow(TypedDict):
     scheduled_run_id: int
 
 
+class Upload(TypedDict):
+    id: int
+    filename: str
+    """The base name the file was uploaded under (never its path)."""
+    mime_type: str
+    size_bytes: int
+    sha256: str
+    stored_path: str
+    """Relative to the uploads directory: the file is stored by its hash."""
+    status: UploadStatusName
+    attempts: int
+    error_message: Optional[str]
+    """Why ingestion failed (at most 1000 characters)."""
+    lease_owner: Optional[str]
+    lease_until: Optional[str]
+    uploaded_at: str
+    processed_at: Optional[str]
+    chunks_done: int
+    """Chunks embedded so far by the current (or last) ingestion."""
+    chunks_total: Optional[int]
+    """Chunks in all, once the text is extracted and chunked."""
+
+
+class UploadCreated(Upload):
+    created: bool
+    """False when the same bytes were uploaded before: the existing upload is returned (a failed
+    one queued again)."""
+
+
+class UploadPage(TypedDict):
+    count: int
+    results: List[Upload]
+
+
+class Document(TypedDict):
+    id: int
+    upload_id: int
+    title: str
+    source: str
+    """The uploaded file's name."""
+    created_at: str
+    chunk_count: int
+
+
+class DocumentPage(TypedDict):
+    count: int
+    results: List[Document]
+
+
+class ChunkHit(TypedDict):
+    chunk_id: int
+    chunk_index: int
+    """The passage's position in its document, from 0."""
+    chunk_text: str
+    document_id: int
+    document_title: str
+    document_source: str
+    upload_id: int
+    score: float
+    """Cosine similarity to the query (1 is identical)."""
+
+
+class SearchResults(TypedDict):
+    query_hash: str
+    """SHA-256 (hex) of the trimmed query: the only trace of it that is kept."""
+    results: List[ChunkHit]
+    """Best first; ties by chunk id."""
+    total_found: int
+
+
 class TokenStats(TypedDict):
     total_tokens: int
     total_prompt_tokens: int
@@ -360,6 +442,10 @@ class LlmResult(_LlmResultRequired, total=False):
 
 LlmCallable = Callable[[List[LlmMessage]], LlmResult]
 """``Cyberbrain.open(url, llm=…)``: a local model as a Python function."""
+
+EmbedderCallable = Callable[[List[str]], Sequence[Sequence[float]]]
+"""``Cyberbrain.open(url, embedder=…)``: one 384-number vector per text, in order (normalised by
+Cyberbrain)."""
 
 
 class DirectiveFields(TypedDict, total=False):

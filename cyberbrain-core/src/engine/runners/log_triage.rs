@@ -26,13 +26,13 @@ use super::markdown::code;
 use super::settings::SettingsReader;
 use crate::container::{ContainerEngine, LogLine};
 use crate::domain::ArtifactKind;
-use crate::engine::{JobContext, TaskRunner};
+use crate::engine::{JobContext, MAX_QUERY_CHARS, SearchRequest, TaskRunner};
 use crate::llm::{ChatMessage, CompletionRequest};
 use crate::tasks::logs::{
     Analysis, AnalysisOptions, Analyzer, DEFAULT_GLOBS, Finding, LogSource, PromptBatch,
-    PromptBudget, PromptFrame, WindowKind, WindowSpec, discover_files, merge_findings,
-    parse_findings, plan_prompts, read_file_tail, relative_name, render_markdown, render_prompt,
-    report_json, retain_known_template_ids, select_window, summary_json,
+    PromptBudget, PromptFrame, WindowKind, WindowSpec, discover_files, fit_knowledge,
+    merge_findings, parse_findings, plan_prompts, read_file_tail, relative_name, render_markdown,
+    render_prompt, report_json, retain_known_template_ids, select_window, summary_json,
 };
 use crate::{Error, Result};
 
@@ -226,7 +226,16 @@ impl TaskRunner for LogTriageRunner {
         let analysis = analyzer.finish();
 
         let window = describe_window(&spec);
-        let (findings, plan) = ask_model(ctx, &analysis, &window, settings.top_templates).await?;
+        let budget = PromptBudget::for_context(ctx.context_tokens());
+        let retrieval = retrieve(ctx, &analysis, &budget).await;
+        let (findings, plan) = ask_model(
+            ctx,
+            &analysis,
+            &window,
+            settings.top_templates,
+            retrieval.knowledge.clone(),
+        )
+        .await?;
 
         // Reports show redacted findings when redacted mode is on, so mask tokens the artifact
         // writer would insert later cannot be taken for HTML (see `render_markdown`).
@@ -238,7 +247,14 @@ impl TaskRunner for LogTriageRunner {
         };
         let use_rag = ctx.run().use_rag;
         let mut markdown = render_markdown(&analysis, &shown, &window, &plan);
-        append_reading_notes(&mut markdown, &containers, &notes, &tally, files, use_rag);
+        append_reading_notes(
+            &mut markdown,
+            &containers,
+            &notes,
+            &tally,
+            files,
+            &retrieval,
+        );
         let mut report = report_json(&analysis, &shown, &window, &plan);
         if let Some(object) = report.as_object_mut() {
             object.insert(
@@ -254,7 +270,7 @@ impl TaskRunner for LogTriageRunner {
                     "windows": tally,
                 }),
             );
-            object.insert("rag".into(), rag_json(use_rag));
+            object.insert("rag".into(), retrieval.to_json());
         }
         ctx.artifacts()
             .write(MARKDOWN_FILE, ArtifactKind::Markdown, &markdown)
@@ -280,9 +296,9 @@ impl TaskRunner for LogTriageRunner {
                 }),
             );
             object.insert("use_rag".into(), json!(use_rag));
-            // Retrieval arrives with the RAG pipeline; until then no chunk is ever used.
-            object.insert("rag_used".into(), json!(false));
-            object.insert("rag_chunks_retrieved".into(), json!(0));
+            object.insert("rag_used".into(), json!(retrieval.used()));
+            object.insert("rag_chunks_retrieved".into(), json!(retrieval.retrieved));
+            object.insert("rag_chunks_used".into(), json!(retrieval.knowledge.len()));
         }
         Ok(result)
     }
@@ -409,12 +425,14 @@ async fn ask_model(
     analysis: &Analysis,
     window: &str,
     top_templates: usize,
+    knowledge: Vec<String>,
 ) -> Result<(Vec<Finding>, Vec<PromptBatch>)> {
     if analysis.templates.is_empty() {
         return Ok((Vec::new(), Vec::new()));
     }
     let budget = PromptBudget::for_context(ctx.context_tokens());
-    let frame = PromptFrame::new(ctx.directive().directive_text.clone(), window);
+    let frame =
+        PromptFrame::new(ctx.directive().directive_text.clone(), window).with_knowledge(knowledge);
     let plan = plan_prompts(analysis, &budget, top_templates, &frame)?;
     let mut answers = Vec::with_capacity(plan.len());
     for batch in &plan {
@@ -470,12 +488,103 @@ async fn ask_batch(
     )))
 }
 
-fn rag_json(requested: bool) -> Value {
-    json!({
-        "requested": requested,
-        "used": false,
-        "chunks_retrieved": 0,
-    })
+/// Templates whose text makes the knowledge-base query: the most severe and frequent first.
+const RAG_QUERY_TEMPLATES: usize = 5;
+/// Chunks asked of the knowledge base; those that fit the budget go into the prompt.
+const RAG_TOP_K: i64 = 5;
+
+/// What a `use_rag` request retrieved. The chunk texts only ever reach the prompt (G2); the
+/// report and result keep counts and document titles.
+#[derive(Debug, Default)]
+struct Retrieval {
+    requested: bool,
+    /// The chunks that fit the prompt budget, in rank order.
+    knowledge: Vec<String>,
+    /// Chunks the search returned.
+    retrieved: usize,
+    /// Titles of the documents the used chunks come from, in rank order, without repeats.
+    documents: Vec<String>,
+    /// SHA-256 of the query (the retrieval event linked to the run records the same).
+    query_hash: Option<String>,
+    /// Why nothing was retrieved although it was requested.
+    skipped: Option<String>,
+}
+
+impl Retrieval {
+    fn used(&self) -> bool {
+        !self.knowledge.is_empty()
+    }
+
+    fn to_json(&self) -> Value {
+        json!({
+            "requested": self.requested,
+            "used": self.used(),
+            "chunks_retrieved": self.retrieved,
+            "chunks_used": self.knowledge.len(),
+            "documents": self.documents,
+            "query_hash": self.query_hash,
+            "skipped": self.skipped,
+        })
+    }
+}
+
+/// Searches the knowledge base with the top templates when the run asked for it. A knowledge
+/// base that cannot answer (no model installed, nothing uploaded) does not fail the triage: the
+/// report says why no notes were used.
+async fn retrieve(ctx: &JobContext, analysis: &Analysis, budget: &PromptBudget) -> Retrieval {
+    if !ctx.run().use_rag {
+        return Retrieval::default();
+    }
+    let mut retrieval = Retrieval {
+        requested: true,
+        ..Retrieval::default()
+    };
+    let query: String = analysis
+        .templates
+        .iter()
+        .take(RAG_QUERY_TEMPLATES)
+        .map(|stat| stat.template.as_str())
+        .collect::<Vec<_>>()
+        .join("\n")
+        .chars()
+        .take(MAX_QUERY_CHARS)
+        .collect();
+    if query.trim().is_empty() {
+        retrieval.skipped = Some("no log events to look up".into());
+        return retrieval;
+    }
+    let request = SearchRequest {
+        query_text: query,
+        top_k: Some(RAG_TOP_K),
+        run_id: Some(ctx.run().id),
+        ..SearchRequest::default()
+    };
+    match ctx.cyberbrain().search(request).await {
+        Ok(found) => {
+            retrieval.retrieved = found.results.len();
+            retrieval.query_hash = Some(found.query_hash);
+            let texts: Vec<&str> = found
+                .results
+                .iter()
+                .map(|hit| hit.chunk_text.as_str())
+                .collect();
+            for index in fit_knowledge(&texts, budget) {
+                let hit = &found.results[index];
+                retrieval.knowledge.push(hit.chunk_text.clone());
+                if !retrieval.documents.contains(&hit.document_title) {
+                    retrieval.documents.push(hit.document_title.clone());
+                }
+            }
+            if found.results.is_empty() {
+                retrieval.skipped = Some("the knowledge base has no matching documents".into());
+            }
+        }
+        Err(e) => {
+            tracing::warn!(run_id = ctx.run().id, job_id = ctx.job().id, error = %e, "log_triage: knowledge-base retrieval failed; continuing without notes");
+            retrieval.skipped = Some(e.to_string());
+        }
+    }
+    retrieval
 }
 
 /// The report's closing section: how each kind of source was read, conditions, window notes,
@@ -486,7 +595,7 @@ fn append_reading_notes(
     notes: &[SourceNote],
     tally: &WindowTally,
     files: usize,
-    use_rag: bool,
+    retrieval: &Retrieval,
 ) {
     if !markdown.ends_with('\n') {
         markdown.push('\n');
@@ -518,12 +627,26 @@ fn append_reading_notes(
         "- **Outside the window:** {} older lines were not analysed\n",
         tally.omitted_lines
     ));
-    if use_rag {
-        markdown.push_str(
-            "- **Knowledge base:** retrieval (`use_rag`) was requested, but this version has no \
-             knowledge-base retrieval yet; the analysis used no knowledge notes \
-             (`rag_used: false`, 0 chunks)\n",
-        );
+    if retrieval.requested {
+        if retrieval.used() {
+            let titles: Vec<String> = retrieval.documents.iter().map(|t| code(t)).collect();
+            markdown.push_str(&format!(
+                "- **Knowledge base:** {} of {} retrieved notes went into the prompt, from {}\n",
+                retrieval.knowledge.len(),
+                retrieval.retrieved,
+                titles.join(", ")
+            ));
+        } else {
+            markdown.push_str(&format!(
+                "- **Knowledge base:** requested (`use_rag`), no notes used: {}\n",
+                code(
+                    retrieval
+                        .skipped
+                        .as_deref()
+                        .unwrap_or("the retrieved notes did not fit the prompt budget")
+                )
+            ));
+        }
     }
     if !notes.is_empty() {
         markdown.push_str("\n### Conditions\n\n");
@@ -588,14 +711,18 @@ mod tests {
                 capped: 0,
             },
             2,
-            true,
+            &Retrieval {
+                requested: true,
+                skipped: Some("embedder unavailable: no model".into()),
+                ..Retrieval::default()
+            },
         );
         for expected in [
             "- **Log files:** 2 matched",
             "`container_engine_unavailable`: `container engine unavailable: refused`",
             "- **Without timestamps:** 1 source: their last lines",
             "3 older lines",
-            "`rag_used: false`, 0 chunks",
+            "requested (`use_rag`), no notes used: `embedder unavailable: no model`",
             "- `file:a.log`: `not read: permission denied`",
         ] {
             assert!(markdown.contains(expected), "{expected} in {markdown}");
@@ -607,7 +734,7 @@ mod tests {
             &[],
             &WindowTally::default(),
             0,
-            false,
+            &Retrieval::default(),
         );
         assert!(
             markdown.contains("1 allowlisted container read"),
@@ -615,5 +742,25 @@ mod tests {
         );
         assert!(!markdown.contains("Knowledge base"), "{markdown}");
         assert!(!markdown.contains("Conditions"), "{markdown}");
+
+        let mut markdown = String::new();
+        append_reading_notes(
+            &mut markdown,
+            &ContainerLogs::NotConfigured,
+            &[],
+            &WindowTally::default(),
+            1,
+            &Retrieval {
+                requested: true,
+                knowledge: vec!["a".into(), "b".into()],
+                retrieved: 5,
+                documents: vec!["runbook.md".into()],
+                ..Retrieval::default()
+            },
+        );
+        assert!(
+            markdown.contains("2 of 5 retrieved notes went into the prompt, from `runbook.md`"),
+            "{markdown}"
+        );
     }
 }

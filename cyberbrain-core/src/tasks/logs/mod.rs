@@ -45,9 +45,9 @@ pub use findings::{
     Finding, FindingSeverity, merge_findings, parse_findings, retain_known_template_ids,
 };
 pub use prompt::{
-    MESSAGE_OVERHEAD_TOKENS, MIN_TEMPLATE_ROOM_TOKENS, PromptBatch, PromptBudget, PromptEntry,
-    PromptFrame, ShortenedTemplate, estimate_messages, estimate_tokens, plan_prompts,
-    render_prompt,
+    KNOWLEDGE_SHARE_DIVISOR, MESSAGE_OVERHEAD_TOKENS, MIN_TEMPLATE_ROOM_TOKENS, PromptBatch,
+    PromptBudget, PromptEntry, PromptFrame, ShortenedTemplate, estimate_messages, estimate_tokens,
+    fit_knowledge, plan_prompts, render_prompt,
 };
 pub use report::{MARKDOWN_TOP_TEMPLATES, render_markdown, report_json, summary_json};
 pub use severity::{Severity, SeverityCounts, classify_line, explicit_level};

@@ -107,6 +107,28 @@ pub fn estimate_messages(messages: &[ChatMessage]) -> u32 {
     })
 }
 
+/// Knowledge notes get at most this share (1/N) of the prompt's tokens, so retrieval never
+/// crowds out the log templates the prompt is about.
+pub const KNOWLEDGE_SHARE_DIVISOR: u32 = 4;
+
+/// Which of the retrieved notes (given in rank order) go into the prompt: each in turn while
+/// the notes so far fit [`KNOWLEDGE_SHARE_DIVISOR`]'s share of the prompt budget. A note too large
+/// for what is left is skipped and later, smaller ones are still considered. Returns indexes.
+pub fn fit_knowledge<S: AsRef<str>>(notes: &[S], budget: &PromptBudget) -> Vec<usize> {
+    let allowance = budget.prompt_tokens() / KNOWLEDGE_SHARE_DIVISOR;
+    let mut used = 0u32;
+    let mut kept = Vec::new();
+    for (index, note) in notes.iter().enumerate() {
+        // The note's text plus its `--- note N ---` separator line.
+        let cost = estimate_tokens(note.as_ref().trim()).saturating_add(MESSAGE_OVERHEAD_TOKENS);
+        if used.saturating_add(cost) <= allowance {
+            used += cost;
+            kept.push(index);
+        }
+    }
+    kept
+}
+
 /// The parts of every prompt that are not templates.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PromptFrame {
@@ -499,6 +521,29 @@ mod tests {
             templates,
             ..Analysis::default()
         }
+    }
+
+    #[test]
+    fn knowledge_fits_a_quarter_of_the_prompt_in_rank_order() {
+        let budget = PromptBudget::for_context(2048);
+        let allowance = budget.prompt_tokens() / KNOWLEDGE_SHARE_DIVISOR;
+        let small = "The database runs on host db1.".to_owned();
+        let huge = "word ".repeat(allowance as usize * 8);
+        let notes = vec![small.clone(), huge, small.clone(), small];
+        assert_eq!(fit_knowledge(&notes, &budget), vec![0, 2, 3]);
+        let kept_cost: u32 = [0, 2, 3]
+            .iter()
+            .map(|&i| estimate_tokens(notes[i].trim()) + MESSAGE_OVERHEAD_TOKENS)
+            .sum();
+        assert!(kept_cost <= allowance);
+        assert!(fit_knowledge::<String>(&[], &budget).is_empty());
+        // Many small notes stop at the allowance.
+        let many = vec!["note ".repeat(40); 200];
+        let kept = fit_knowledge(&many, &budget);
+        assert!(!kept.is_empty() && kept.len() < many.len());
+        let cost: u32 =
+            kept.len() as u32 * (estimate_tokens(many[0].trim()) + MESSAGE_OVERHEAD_TOKENS);
+        assert!(cost <= allowance, "{cost} > {allowance}");
     }
 
     #[test]

@@ -1,8 +1,20 @@
-//! The embedding plug-in (G7: runs in-process from local files).
+//! The embedding plug-in (G7: runs in-process from local files). With the `fastembed` feature,
+//! [`MiniLmEmbedder`] is the real one: all-MiniLM-L6-v2 through ONNX Runtime.
 
 use async_trait::async_trait;
 
 use crate::Result;
+
+#[cfg(feature = "fastembed")]
+mod minilm;
+#[cfg(feature = "fastembed")]
+mod windows;
+
+#[cfg(feature = "fastembed")]
+pub use minilm::{
+    MIN_ONNXRUNTIME, MINILM_DIMENSION, MINILM_MAX_TOKENS, MODEL_DIR_NAME, MODEL_FILES, MODEL_ID,
+    MiniLmEmbedder, MiniLmFiles, ONNXRUNTIME_DIR_NAME,
+};
 
 /// Turns texts into L2-normalised vectors of a fixed dimension.
 ///
