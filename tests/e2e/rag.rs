@@ -284,9 +284,10 @@ async fn two_ingester_processes_share_fifty_uploads_and_survive_a_kill() {
         .await
         .expect("migrate");
     let cb = cyberbrain::Cyberbrain::new(std::sync::Arc::new(store), config);
-    // 50 distinct documents of ~2,000 words (5 chunks each), so ingestion takes a while.
+    // 50 distinct documents of 2,000 words (1,000 "topicN wordM" pairs): 5 chunks each at
+    // 500 words with 50 overlap, so ingestion takes a while.
     for i in 0..50 {
-        let text = (0..2000)
+        let text = (0..1000)
             .map(|w| format!("topic{i} word{w}"))
             .collect::<Vec<_>>()
             .join(" ");
