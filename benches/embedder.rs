@@ -14,11 +14,13 @@
 //! The models dir is `$CYBERBRAIN_MODELS_DIR`, default ./cyberbrain-data/models (where
 //! scripts/models.sh puts the files).
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use cyberbrain::Embedder;
 use cyberbrain::embedder::MiniLmEmbedder;
+use support::models_dir;
+
+mod support;
 
 /// One word piece each in the model's vocabulary (benches/embedder_onnxruntime.py checks).
 const WORDS: &str = "the server log shows a disk error on the main node after a restart so we \
@@ -73,13 +75,7 @@ async fn measure(embedder: &MiniLmEmbedder, texts: &[String], per_call: usize) -
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let smoke = std::env::var("CYBERBRAIN_BENCH_SMOKE").is_ok_and(|v| !v.is_empty() && v != "0");
-    let models = std::env::var_os("CYBERBRAIN_MODELS_DIR")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("cyberbrain-data/models")
-        });
-    let embedder = match MiniLmEmbedder::load(&models) {
+    let embedder = match MiniLmEmbedder::load(models_dir()) {
         Ok(embedder) => embedder,
         Err(e) => {
             eprintln!("error: {e}");

@@ -19,9 +19,11 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use cyberbrain::domain::NewTaskDefinition;
 use cyberbrain::engine::{Executor, ExecutorOptions, JobContext, LaunchRequest, TaskRunner};
-use cyberbrain::store_sqlite::SqliteStore;
-use cyberbrain::{Config, Cyberbrain, Result, Store, StoreAdmin};
+use cyberbrain::{Config, Cyberbrain, Result};
 use serde_json::{Value, json};
+use support::{backends, fresh_store};
+
+mod support;
 
 const TASK: &str = "bench_noop";
 const MAX_RUNNING: u32 = 64;
@@ -41,37 +43,9 @@ struct Sizes {
     reps: usize,
 }
 
-/// A fresh database for one measurement, and what keeps it alive.
-struct Scratch {
-    dir: tempfile::TempDir,
-    _schema: Option<cyberbrain_store_pg::testing::TestSchema>,
-}
-
-async fn fresh(backend: &str) -> (Arc<dyn Store>, Scratch) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    if backend == "sqlite" {
-        let url = format!("sqlite://{}", dir.path().join("bench.db").display());
-        let store = SqliteStore::connect(&url).await.expect("open SQLite");
-        store.migrate().await.expect("migrate");
-        return (Arc::new(store), Scratch { dir, _schema: None });
-    }
-    let schema = cyberbrain_store_pg::testing::TestSchema::create().await;
-    // Enough connections for four executors' claims, renewals and finishes.
-    let url = schema.url_with(&[("pool_size", "16")]);
-    let store = cyberbrain_store_pg::PgStore::connect(&url)
-        .await
-        .expect("open Postgres");
-    store.migrate().await.expect("migrate");
-    let scratch = Scratch {
-        dir,
-        _schema: Some(schema),
-    };
-    (Arc::new(store), scratch)
-}
-
 /// Seconds from starting `executors` executors until all `runs` runs completed.
 async fn measure(backend: &str, executors: usize, runs: usize) -> f64 {
-    let (store, scratch) = fresh(backend).await;
+    let (store, scratch) = fresh_store(backend).await;
     let mut config = Config::default();
     config.paths.artifacts_dir = Some(scratch.dir.path().join("artifacts"));
     let cb = Cyberbrain::new(store, config);
@@ -129,16 +103,7 @@ async fn main() {
     } else {
         Sizes { runs: 500, reps: 3 }
     };
-    let mut backends = vec!["sqlite"];
-    if std::env::var(cyberbrain_store_pg::testing::TEST_URL_VAR).is_ok_and(|v| !v.trim().is_empty())
-    {
-        backends.push("postgres");
-    } else {
-        eprintln!(
-            "{} is not set: Postgres is skipped (scripts/pg.sh up)",
-            cyberbrain_store_pg::testing::TEST_URL_VAR
-        );
-    }
+    let backends = backends();
 
     println!(
         "No-op job throughput: {} one-job runs, median of {} repetition(s), fresh database each{}",

@@ -13,17 +13,18 @@
 //! the launches of the same measurement. Each request's status is checked (201 / 200), never its
 //! time: the numbers are printed, not asserted.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use cyberbrain::store_sqlite::SqliteStore;
-use cyberbrain::{Config, Cyberbrain, Store};
+use cyberbrain::{Config, Cyberbrain};
 use http_body_util::BodyExt;
+use support::{backends, fresh_store};
 use tokio::task::JoinSet;
 use tower::ServiceExt;
+
+mod support;
 
 /// Concurrent in-flight requests measured.
 const CONCURRENCY: [usize; 2] = [1, 8];
@@ -70,33 +71,18 @@ impl Operation {
 /// A fresh database and the router over it, and what keeps them alive.
 struct Scratch {
     router: Router,
-    _dir: tempfile::TempDir,
-    _schema: Option<cyberbrain_store_pg::testing::TestSchema>,
+    _store: support::Scratch,
 }
 
 async fn fresh(backend: &str) -> Scratch {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (store, schema): (Arc<dyn Store>, _) = if backend == "sqlite" {
-        let url = format!("sqlite://{}", dir.path().join("bench.db").display());
-        let store = SqliteStore::connect(&url).await.expect("open SQLite");
-        (Arc::new(store), None)
-    } else {
-        let schema = cyberbrain_store_pg::testing::TestSchema::create().await;
-        let url = schema.url_with(&[("pool_size", "16")]);
-        let store = cyberbrain_store_pg::PgStore::connect(&url)
-            .await
-            .expect("open Postgres");
-        (Arc::new(store), Some(schema))
-    };
-    store.migrate().await.expect("migrate");
+    let (store, scratch) = fresh_store(backend).await;
     let mut config = Config::default();
-    config.paths.data_dir = dir.path().to_path_buf();
+    config.paths.data_dir = scratch.dir.path().to_path_buf();
     let cb = Cyberbrain::new(store, config);
     let router = cyberbrain_http::router(cyberbrain_http::AppState::new(cb));
     Scratch {
         router,
-        _dir: dir,
-        _schema: schema,
+        _store: scratch,
     }
 }
 
@@ -168,16 +154,7 @@ async fn main() {
             reps: 3,
         }
     };
-    let mut backends = vec!["sqlite"];
-    if std::env::var(cyberbrain_store_pg::testing::TEST_URL_VAR).is_ok_and(|v| !v.trim().is_empty())
-    {
-        backends.push("postgres");
-    } else {
-        eprintln!(
-            "{} is not set: Postgres is skipped (scripts/pg.sh up)",
-            cyberbrain_store_pg::testing::TEST_URL_VAR
-        );
-    }
+    let backends = backends();
 
     println!(
         "HTTP API throughput, in-process router (tower oneshot, no sockets): {} requests per \

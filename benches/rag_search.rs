@@ -16,90 +16,16 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::Utc;
+use cyberbrain::Store;
 use cyberbrain::domain::{ChunkSearch, ClaimUpload, IngestedDocument, NewChunk, NewUpload};
-use cyberbrain::store_sqlite::SqliteStore;
-use cyberbrain::{Store, StoreAdmin};
+use cyberbrain_core::testing::vectors::{VectorRng, exact_top};
+use support::{backends, fresh_store};
 
-const DIMENSION: usize = 384;
+mod support;
+
 const CHUNKS_PER_DOCUMENT: usize = 100;
 const TOP_K: usize = 10;
 const MODEL: &str = "bench-model";
-
-/// A small deterministic generator (xorshift64*), so every run measures the same data.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// Roughly normal, from the sum of uniforms.
-    fn gaussian(&mut self) -> f32 {
-        (0..4)
-            .map(|_| (self.next() >> 40) as f32 / (1u64 << 24) as f32)
-            .sum::<f32>()
-            - 2.0
-    }
-}
-
-fn normalise(mut v: Vec<f32>) -> Vec<f32> {
-    let norm = v
-        .iter()
-        .map(|x| x * x)
-        .sum::<f32>()
-        .sqrt()
-        .max(f32::EPSILON);
-    v.iter_mut().for_each(|x| *x /= norm);
-    v
-}
-
-/// `n` vectors: one cluster centre per document, chunks spread around it.
-fn dataset(n: usize, rng: &mut Rng) -> Vec<Vec<f32>> {
-    let mut out = Vec::with_capacity(n);
-    let mut centre = Vec::new();
-    for i in 0..n {
-        if i % CHUNKS_PER_DOCUMENT == 0 {
-            centre = normalise((0..DIMENSION).map(|_| rng.gaussian()).collect());
-        }
-        let point: Vec<f32> = centre.iter().map(|c| c + 0.08 * rng.gaussian()).collect();
-        out.push(normalise(point));
-    }
-    out
-}
-
-fn exact_top(data: &[Vec<f32>], query: &[f32]) -> Vec<usize> {
-    let mut scored: Vec<(f32, usize)> = data
-        .iter()
-        .enumerate()
-        .map(|(i, v)| (v.iter().zip(query).map(|(a, b)| a * b).sum::<f32>(), i))
-        .collect();
-    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-    scored.into_iter().take(TOP_K).map(|(_, i)| i).collect()
-}
-
-async fn fresh(
-    backend: &str,
-    dir: &tempfile::TempDir,
-) -> (
-    Arc<dyn Store>,
-    Option<cyberbrain_store_pg::testing::TestSchema>,
-) {
-    if backend == "sqlite" {
-        let url = format!("sqlite://{}", dir.path().join("bench.db").display());
-        let store = SqliteStore::connect(&url).await.expect("open SQLite");
-        store.migrate().await.expect("migrate");
-        return (Arc::new(store), None);
-    }
-    let schema = cyberbrain_store_pg::testing::TestSchema::create().await;
-    let store = cyberbrain_store_pg::PgStore::connect(&schema.url())
-        .await
-        .expect("connect to Postgres");
-    store.migrate().await.expect("migrate");
-    (Arc::new(store), Some(schema))
-}
 
 /// Stores `data` as documents of `CHUNKS_PER_DOCUMENT` chunks; chunk `i`'s text is `c{i}`.
 async fn load(store: &Arc<dyn Store>, data: &[Vec<f32>]) {
@@ -173,19 +99,20 @@ struct Row {
 }
 
 async fn measure(backend: &'static str, n: usize, queries: usize) -> Row {
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ n as u64);
-    let data = dataset(n, &mut rng);
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (store, _schema) = fresh(backend, &dir).await;
+    let mut rng = VectorRng::new(0x9E37_79B9_7F4A_7C15 ^ n as u64);
+    let data = rng.clustered(n, CHUNKS_PER_DOCUMENT, 0.08);
+    let (store, _scratch) = fresh_store(backend).await;
     let started = Instant::now();
     load(&store, &data).await;
     let load_s = started.elapsed().as_secs_f64();
 
     let query_vectors: Vec<Vec<f32>> = (0..queries)
-        .map(|q| {
-            let base = &data[(q * 7919) % n];
-            normalise(base.iter().map(|x| x + 0.05 * rng.gaussian()).collect())
-        })
+        .map(|q| rng.near(&data[(q * 7919) % n], 0.05))
+        .collect();
+    // Exact answers first, so the timed loop times the store alone.
+    let exact: Vec<Vec<usize>> = query_vectors
+        .iter()
+        .map(|query| exact_top(&data, query, TOP_K))
         .collect();
     // The first search may load or build the index (hnsw_rs after a restart).
     let started = Instant::now();
@@ -198,7 +125,7 @@ async fn measure(backend: &'static str, n: usize, queries: usize) -> Row {
     let mut latencies = Vec::with_capacity(queries);
     let mut recall_sum = 0.0;
     let all = Instant::now();
-    for query in &query_vectors {
+    for (query, exact) in query_vectors.iter().zip(&exact) {
         let started = Instant::now();
         let hits = store
             .search_chunks(search(query.clone()))
@@ -209,7 +136,6 @@ async fn measure(backend: &'static str, n: usize, queries: usize) -> Row {
             .iter()
             .filter_map(|h| h.chunk_text.strip_prefix('c')?.parse().ok())
             .collect();
-        let exact = exact_top(&data, query);
         recall_sum += exact.iter().filter(|i| found.contains(i)).count() as f64 / TOP_K as f64;
     }
     let qps = queries as f64 / all.elapsed().as_secs_f64();
@@ -232,10 +158,7 @@ fn main() {
     } else {
         (&[10_000, 100_000], 200)
     };
-    let mut backends = vec!["sqlite"];
-    if std::env::var_os("CYBERBRAIN_TEST_PG_URL").is_some() {
-        backends.push("postgres");
-    }
+    let backends = backends();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -11,14 +11,15 @@
 //! CYBERBRAIN_BENCH_SMOKE=1 cargo bench --bench scheduler         # tiny sizes (CI)
 //! ```
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use cyberbrain::domain::{
     MisfirePolicy, NewSchedule, PageRequest, RunQuery, ScheduleType, Task3Scope,
 };
-use cyberbrain::store_sqlite::SqliteStore;
-use cyberbrain::{Clock, Config, Cyberbrain, Store, StoreAdmin, SystemClock};
+use cyberbrain::{Clock, Config, Cyberbrain, SystemClock};
+use support::{backends, fresh_store};
+
+mod support;
 
 const BATCH: u32 = 100;
 const LOOPS: [usize; 2] = [1, 4];
@@ -28,29 +29,6 @@ struct Sizes {
     reps: usize,
 }
 
-async fn fresh(
-    backend: &str,
-) -> (
-    Arc<dyn Store>,
-    tempfile::TempDir,
-    Option<cyberbrain_store_pg::testing::TestSchema>,
-) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    if backend == "sqlite" {
-        let url = format!("sqlite://{}", dir.path().join("bench.db").display());
-        let store = SqliteStore::connect(&url).await.expect("open SQLite");
-        store.migrate().await.expect("migrate");
-        return (Arc::new(store), dir, None);
-    }
-    let schema = cyberbrain_store_pg::testing::TestSchema::create().await;
-    let url = schema.url_with(&[("pool_size", "16")]);
-    let store = cyberbrain_store_pg::PgStore::connect(&url)
-        .await
-        .expect("connect to Postgres");
-    store.migrate().await.expect("migrate");
-    (Arc::new(store), dir, Some(schema))
-}
-
 struct Sample {
     claims_per_s: f64,
     p50_ms: f64,
@@ -58,7 +36,7 @@ struct Sample {
 }
 
 async fn measure(backend: &str, loops: usize, sizes: &Sizes) -> Sample {
-    let (store, _dir, _schema) = fresh(backend).await;
+    let (store, _scratch) = fresh_store(backend).await;
     let mut config = Config::default();
     // Limits out of the way: this measures firing, not deferral.
     config.scheduler.max_global = 1_000_000;
@@ -155,10 +133,7 @@ async fn main() {
             reps: 3,
         }
     };
-    let mut backends = vec!["sqlite"];
-    if std::env::var_os("CYBERBRAIN_TEST_PG_URL").is_some() {
-        backends.push("postgres");
-    }
+    let backends = backends();
     println!(
         "Scheduler: {} schedules due in the same second, batches of {BATCH}, median of {} repetition(s){}\n",
         sizes.schedules,

@@ -168,6 +168,7 @@ macro_rules! conformance_suite {
             rag_search_is_isolated_by_model,
             rag_search_empty_store_is_empty,
             rag_search_never_returns_deleted_chunks,
+            rag_search_index_recall_against_exact_search,
             rag_retrievals_record_and_list_by_run,
         );
     };
