@@ -482,7 +482,15 @@ async fn the_report_the_result_and_the_artifacts() {
     assert_eq!(report["reading"]["files"], 3);
     assert_eq!(
         report["rag"],
-        json!({"requested": false, "used": false, "chunks_retrieved": 0})
+        json!({
+            "requested": false,
+            "used": false,
+            "chunks_retrieved": 0,
+            "chunks_used": 0,
+            "documents": [],
+            "query_hash": null,
+            "skipped": null
+        })
     );
 
     // The run report nests the task report; the summary keeps the job result.

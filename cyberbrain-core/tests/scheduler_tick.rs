@@ -120,6 +120,29 @@ async fn a_due_schedule_creates_exactly_one_run_and_moves_on_the_grid() {
 }
 
 #[tokio::test]
+async fn a_schedule_with_use_rag_launches_runs_that_use_the_knowledge_base() {
+    let f = fixture(Config::default()).await;
+    let with_rag = create(
+        &f.cb,
+        NewSchedule {
+            use_rag: true,
+            ..every("with-rag", 5, t0())
+        },
+    )
+    .await;
+    let without = create(&f.cb, every("without-rag", 5, t0())).await;
+
+    f.clock.set(t0() + Duration::seconds(1));
+    assert_eq!(launched(&f.cb.run_scheduler_tick(100).await.unwrap()), 2);
+    let runs = runs_of(&f.cb, with_rag.id).await;
+    assert_eq!(runs.len(), 1);
+    assert!(runs[0].use_rag, "the schedule's use_rag reaches its run");
+    let runs = runs_of(&f.cb, without.id).await;
+    assert_eq!(runs.len(), 1);
+    assert!(!runs[0].use_rag);
+}
+
+#[tokio::test]
 async fn a_disabled_schedule_does_not_run() {
     let f = fixture(Config::default()).await;
     let mut new = every("off", 1, t0());

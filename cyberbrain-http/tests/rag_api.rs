@@ -327,6 +327,61 @@ async fn uploads_are_stored_once_ingested_and_searchable() {
     );
 }
 
+/// Damaged files that pass the upload's type check fail at ingestion with a message naming the
+/// file and the problem; files whose type cannot be recognised are refused at upload. Neither is
+/// ever a 5xx, and the uploads list stays readable.
+#[tokio::test]
+async fn damaged_documents_fail_with_a_message_or_are_refused_never_a_500() {
+    let app = rag_app(|_| {}).await;
+    let docx = cyberbrain_core::testing::documents::docx(&["The restore runbook."], &[]);
+    let pdf = cyberbrain_core::testing::documents::pdf(&["The restore runbook."]);
+    let damaged: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "corrupt.pdf",
+            b"%PDF-1.7\n1 0 obj << /Type /Catalog >> garbage \x00\x01".to_vec(),
+        ),
+        ("cut.pdf", pdf[..pdf.len() / 2].to_vec()),
+        ("cut.docx", docx[..docx.len() / 2].to_vec()),
+        ("broken.json", br#"{"service": "plex", "port": "#.to_vec()),
+    ];
+    let mut accepted = Vec::new();
+    for (name, bytes) in &damaged {
+        let response = upload(&app, name, bytes).await;
+        assert!(
+            response.status.is_client_error() || response.status == StatusCode::CREATED,
+            "{name}: {} {}",
+            response.status,
+            response.text()
+        );
+        if response.status == StatusCode::CREATED {
+            accepted.push((*name, response.json()["id"].as_i64().unwrap()));
+        } else {
+            let detail = response.json()["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            assert!(!detail.is_empty(), "{name}: a refusal says why");
+        }
+    }
+    assert!(
+        !accepted.is_empty(),
+        "some damaged files pass the type check"
+    );
+    ingest_all(&app).await;
+    for (name, id) in accepted {
+        let upload = app.get(&format!("/api/rag/uploads/{id}")).await;
+        assert_eq!(upload.status, StatusCode::OK);
+        let upload = upload.json();
+        assert_eq!(upload["status"], "failed", "{name}: {upload}");
+        let message = upload["error_message"].as_str().unwrap();
+        assert!(message.contains(name), "{name}: {message}");
+        assert!(message.chars().count() <= 1000, "{name}: {message}");
+    }
+    let documents = app.get("/api/rag/documents").await;
+    assert_eq!(documents.status, StatusCode::OK);
+    assert_eq!(documents.json()["count"], 0, "nothing half-ingested");
+}
+
 #[tokio::test]
 async fn a_failed_upload_can_be_retried_and_a_ready_one_cannot() {
     let app = rag_app(|_| {}).await;
