@@ -5,6 +5,7 @@
 //! Data flows one way: hosts (HTTP, MCP, Python, CLI) → [`Cyberbrain`] → traits → backends.
 //! This crate never depends on a database driver, web framework, MCP or Python library.
 
+mod caught_panic;
 pub mod clock;
 pub mod config;
 pub mod container;

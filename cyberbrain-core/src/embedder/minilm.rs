@@ -282,12 +282,7 @@ fn unavailable(message: String) -> Error {
 
 /// Runs `f`, turning a panic (ort's reaction to a broken library) into an error.
 fn run_guarded<T>(f: impl FnOnce() -> T) -> Result<T> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|panic| {
-        let what = panic
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| panic.downcast_ref::<&str>().copied())
-            .unwrap_or("no message");
+    crate::caught_panic::catch(f).map_err(|what| {
         unavailable(format!(
             "ONNX Runtime failed: {what}; {FIX} to fetch a working copy"
         ))

@@ -242,9 +242,9 @@ fn read_prefix(file: &mut File, limit: usize) -> std::io::Result<Vec<u8>> {
 /// Only the directory is read, not the entries' data.
 fn zip_lists(file: File, name: &str) -> std::result::Result<bool, String> {
     // The zip reader is a parser of untrusted bytes: a panic in it is a refusal, not a crash.
-    let listed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    let listed = crate::caught_panic::catch(|| {
         zip::ZipArchive::new(BufReader::new(file)).map(|archive| archive.index_for_name(name))
-    }));
+    });
     match listed {
         Ok(Ok(index)) => Ok(index.is_some()),
         Ok(Err(e)) => Err(e.to_string()),

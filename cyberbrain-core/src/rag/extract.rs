@@ -351,14 +351,7 @@ fn run_text(run: &Run, out: &mut String) {
 
 /// Runs a parser, turning a panic into its message.
 fn guarded<T>(parse: impl FnOnce() -> T) -> Result<T, String> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(parse)).map_err(|payload| {
-        let detail = payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown cause".to_string());
-        format!("the parser crashed ({detail})")
-    })
+    crate::caught_panic::catch(parse).map_err(|detail| format!("the parser crashed ({detail})"))
 }
 
 #[cfg(test)]
