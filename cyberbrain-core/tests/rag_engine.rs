@@ -3,7 +3,7 @@
 //! their refusals, dedupe and retry, ingestion, takeover after a crash, a lost lease, deletion,
 //! search validation and the retrieval events (G3).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use chrono::{SubsecRound, Utc};
 use cyberbrain_core::domain::{ClaimUpload, PageRequest, UploadQuery, UploadStatus};
 use cyberbrain_core::engine::{Ingester, SearchRequest, query_hash};
+use cyberbrain_core::testing::files::every_file_under;
 use cyberbrain_core::testing::{HashEmbedder, ManualClock};
 use cyberbrain_core::{Config, Cyberbrain, Embedder, Error, Result, StoreAdmin};
 use cyberbrain_store_sqlite::SqliteStore;
@@ -60,23 +61,6 @@ async fn upload(
 ) -> Result<cyberbrain_core::domain::UploadCreated> {
     let mut reader = bytes;
     cb.upload_document(name, &mut reader).await
-}
-
-/// Every file under `dir`, recursively.
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            out.extend(files_under(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
 }
 
 fn words(n: usize, word: &str) -> String {
@@ -160,7 +144,7 @@ async fn the_same_bytes_again_return_the_existing_upload() {
     assert_eq!(again.upload.filename, "a.txt", "the first upload is kept");
     let listed = f.cb.list_uploads(UploadQuery::default()).await.unwrap();
     assert_eq!(listed.count, 1);
-    let files = files_under(&f.uploads_dir());
+    let files = every_file_under(&f.uploads_dir());
     assert_eq!(files.len(), 1, "one stored file: {files:?}");
 }
 
@@ -202,7 +186,7 @@ async fn refused_uploads_leave_nothing_behind() {
             .count,
         0
     );
-    let left = files_under(&f.uploads_dir());
+    let left = every_file_under(&f.uploads_dir());
     assert!(left.is_empty(), "nothing stays on disk: {left:?}");
     // Exactly at the limit is accepted.
     assert!(
@@ -502,7 +486,7 @@ async fn searches_are_validated_and_recorded_by_hash_only() {
     assert_eq!(events.items[0].run_id, None);
     // G3: the text is in no file of the database (nor the index beside it).
     drop(found);
-    for path in files_under(f.dir.path()) {
+    for path in every_file_under(f.dir.path()) {
         if path.starts_with(f.uploads_dir()) {
             continue;
         }

@@ -17,8 +17,7 @@ use common::{TestApp, TestResponse};
 use cyberbrain_core::Config;
 use cyberbrain_core::domain::UploadStatus;
 use cyberbrain_core::engine::{Ingester, query_hash};
-use cyberbrain_core::testing::HashEmbedder;
-use cyberbrain_http::AppState;
+use cyberbrain_core::testing::files::every_file_under;
 use serde_json::{Value, json};
 
 const BOUNDARY: &str = "cyberbrain-test-boundary-7MA4YWxkTrZu0gW";
@@ -31,17 +30,7 @@ const SERVICES_JSON: &str = r#"{"service": "plex", "port": 32400, "gpu": "transc
 
 /// An app whose engine embeds with the deterministic `HashEmbedder`.
 async fn rag_app(adjust: impl FnOnce(&mut Config)) -> TestApp {
-    let base = TestApp::with_config(adjust).await;
-    let cb = base
-        .cb
-        .clone()
-        .with_embedder(Arc::new(HashEmbedder::default()));
-    let router = cyberbrain_http::router(AppState::new(cb.clone()));
-    TestApp {
-        router,
-        cb,
-        dir: base.dir,
-    }
+    TestApp::with_config(adjust).await.with_hash_embedder()
 }
 
 /// A `multipart/form-data` body with one file part (and any text parts before it).
@@ -137,18 +126,10 @@ async fn upload_count(app: &TestApp) -> u64 {
 
 /// Files under the uploads directory (the `.incoming` staging area must be empty).
 fn stored_files(app: &TestApp) -> Vec<String> {
-    fn walk(dir: &std::path::Path, out: &mut Vec<String>) {
-        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                walk(&path, out);
-            } else {
-                out.push(path.display().to_string());
-            }
-        }
-    }
-    let mut files = Vec::new();
-    walk(&app.cb.config().paths.uploads_dir(), &mut files);
+    let mut files: Vec<String> = every_file_under(&app.cb.config().paths.uploads_dir())
+        .iter()
+        .map(|path| path.display().to_string())
+        .collect();
     files.sort();
     files
 }

@@ -5,30 +5,18 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use axum::body::Body;
 use axum::http::header::{CONTENT_SECURITY_POLICY, CONTENT_TYPE};
 use axum::http::{Request, StatusCode};
 use common::{TestApp, TestResponse, flash, location, post_form};
 use cyberbrain_core::engine::Ingester;
-use cyberbrain_core::testing::HashEmbedder;
-use cyberbrain_http::AppState;
 
 const BOUNDARY: &str = "webui-rag-boundary-x8Qw2";
 
 async fn rag_app() -> TestApp {
-    let base = TestApp::with_config(|config| config.rag.max_upload_bytes = 4096).await;
-    let cb = base
-        .cb
-        .clone()
-        .with_embedder(Arc::new(HashEmbedder::default()));
-    let router = cyberbrain_http::router(AppState::new(cb.clone()));
-    TestApp {
-        router,
-        cb,
-        dir: base.dir,
-    }
+    TestApp::with_config(|config| config.rag.max_upload_bytes = 4096)
+        .await
+        .with_hash_embedder()
 }
 
 /// Posts the upload form as a browser does (`multipart/form-data`, field `file`).

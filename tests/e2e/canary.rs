@@ -10,6 +10,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use cyberbrain::testing::files::{bytes_contain, every_file_under};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -180,17 +181,17 @@ async fn canaries_never_reach_the_database_or_the_process_log() {
         "{markdown}"
     );
     let artifacts_dir = server.data_dir().join("artifacts");
-    for file in walk(&artifacts_dir) {
+    for file in every_file_under(&artifacts_dir) {
         let bytes = std::fs::read(&file).expect("read artifact");
         assert!(
-            !contains(&bytes, SECRET_CANARY),
+            !bytes_contain(&bytes, SECRET_CANARY),
             "G6: the secret from a log line is in the artifact {}",
             file.display()
         );
     }
 
     // G2: no prompt text (the log canary) and no response text in the database files…
-    let database_files: Vec<_> = walk(&server.data_dir())
+    let database_files: Vec<_> = every_file_under(&server.data_dir())
         .into_iter()
         .filter(|path| {
             path.file_name()
@@ -203,7 +204,7 @@ async fn canaries_never_reach_the_database_or_the_process_log() {
         let bytes = std::fs::read(file).expect("read database file");
         for canary in [LOG_CANARY, SECRET_CANARY, RESPONSE_CANARY] {
             assert!(
-                !contains(&bytes, canary),
+                !bytes_contain(&bytes, canary),
                 "G2: {canary} is in {}",
                 file.display()
             );
@@ -236,26 +237,4 @@ async fn wait_until_ended(api: &Api<'_>, run_id: i64) -> Value {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            out.extend(walk(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
-}
-
-fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|window| window == needle.as_bytes())
 }

@@ -5,12 +5,13 @@
 //! that must not reach the database, the index or the log (G3).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cyberbrain::domain::{PageRequest, UploadQuery, UploadStatus};
 use cyberbrain::testing::documents;
+use cyberbrain::testing::files::{bytes_contain, every_file_under};
 use serde_json::{Value, json};
 
 use crate::components;
@@ -206,14 +207,14 @@ async fn a_search_canary_reaches_no_file_and_no_log() {
     // Let the store flush its index, then look at every file the server wrote.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut scanned = 0;
-    for path in walk(&server.data_dir()) {
+    for path in every_file_under(&server.data_dir()) {
         if path.components().any(|c| c.as_os_str() == "uploads") {
             continue;
         }
         let bytes = std::fs::read(&path).unwrap_or_default();
         scanned += 1;
         assert!(
-            !contains(&bytes, CANARY.as_bytes()),
+            !bytes_contain(&bytes, CANARY),
             "G3: the query text is in {}",
             path.display()
         );
@@ -223,26 +224,6 @@ async fn a_search_canary_reaches_no_file_and_no_log() {
         !server.log().contains("quokka-canary"),
         "G3: the query text is in the log"
     );
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            out.extend(walk(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
 }
 
 const INGESTER_CONFIG: &str = "[rag]\nlease_s = 5\npoll_interval_s = 1\n";

@@ -16,7 +16,7 @@ use crate::domain::{
     LeaseState, NewChunk, NewRetrievalEvent, NewUpload, PageRequest, Timestamp, Upload,
     UploadProgress, UploadQuery, UploadStatus,
 };
-use crate::testing::vectors::{DIMENSION as DIM, VectorRng, exact_top};
+use crate::testing::vectors::{DIMENSION as DIM, VectorRng, axis, blend, exact_top};
 use crate::{Error, Store};
 
 /// The model most checks store vectors under.
@@ -41,7 +41,7 @@ fn new_upload(n: u64, at_s: i64) -> NewUpload {
     }
 }
 
-async fn upload(store: &Arc<dyn Store>, n: u64) -> Upload {
+async fn upload(store: &dyn Store, n: u64) -> Upload {
     let created = store.create_upload(new_upload(n, n as i64)).await.unwrap();
     assert!(created.created, "upload {n} is new");
     created.upload
@@ -58,7 +58,7 @@ fn claim(owner: &str, now_s: i64) -> ClaimUpload {
 }
 
 /// Claims the next upload, which must exist.
-async fn claim_next(store: &Arc<dyn Store>, owner: &str, now_s: i64) -> Upload {
+async fn claim_next(store: &dyn Store, owner: &str, now_s: i64) -> Upload {
     store
         .claim_upload(claim(owner, now_s))
         .await
@@ -66,21 +66,20 @@ async fn claim_next(store: &Arc<dyn Store>, owner: &str, now_s: i64) -> Upload {
         .expect("an upload to claim")
 }
 
-/// The unit vector along axis `i`.
-fn axis(i: usize) -> Vec<f32> {
-    let mut v = vec![0.0; DIM];
-    v[i] = 1.0;
-    v
-}
-
-/// `Σ weight · axis`, L2-normalised.
-fn blend(parts: &[(usize, f32)]) -> Vec<f32> {
-    let mut v = vec![0.0f32; DIM];
-    for (i, w) in parts {
-        v[*i] += *w;
+/// `owner`'s progress report on `upload_id`: `done` of `total` chunks, lease until `until_s`.
+fn progress(
+    upload_id: i64,
+    owner: &str,
+    (done, total): (i32, i32),
+    until_s: i64,
+) -> UploadProgress {
+    UploadProgress {
+        upload_id,
+        owner: owner.into(),
+        chunks_done: done,
+        chunks_total: total,
+        lease_until: at(until_s),
     }
-    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    v.iter().map(|x| x / norm).collect()
 }
 
 fn cosine(a: &[f32], b: &[f32]) -> f32 {
@@ -114,10 +113,11 @@ fn ingested(upload: &Upload, owner: &str, model: &str, chunks: Vec<NewChunk>) ->
     }
 }
 
-/// Creates upload `n`, claims it and completes it with `vectors` under `model`. Every earlier
-/// upload of the check must be finished, so the claim takes this one.
-async fn ready(
-    store: &Arc<dyn Store>,
+/// Creates upload `n`, claims it and completes it with `vectors` under `model` (chunk `i`'s
+/// text is "upload {n} chunk {i} text"), as one ready document. Every earlier upload in the
+/// store must be finished, so the claim takes this one. Stores' own tests use it too.
+pub async fn ready_document(
+    store: &dyn Store,
     n: u64,
     model: &str,
     vectors: Vec<Vec<f32>>,
@@ -228,7 +228,7 @@ pub async fn rag_upload_create_then_get(store: Arc<dyn Store>) {
 /// - The same `sha256` again returns the existing upload with `created = false` and writes
 ///   nothing; a `failed` one is re-queued (attempts, error, lease and progress cleared).
 pub async fn rag_upload_same_sha_returns_existing_and_requeues_failed(store: Arc<dyn Store>) {
-    let first = upload(&store, 1).await;
+    let first = upload(&*store, 1).await;
     let mut again = new_upload(1, 50);
     again.filename = "renamed.txt".into();
     let repeated = store.create_upload(again.clone()).await.unwrap();
@@ -238,7 +238,7 @@ pub async fn rag_upload_same_sha_returns_existing_and_requeues_failed(store: Arc
     assert_eq!(listed.count, 1, "nothing written");
 
     // A processing upload is returned as it is.
-    let claimed = claim_next(&store, "w", 10).await;
+    let claimed = claim_next(&*store, "w", 10).await;
     let repeated = store.create_upload(again.clone()).await.unwrap();
     assert!(!repeated.created);
     assert_eq!(repeated.upload, claimed);
@@ -285,14 +285,14 @@ pub async fn rag_upload_list_newest_first_with_status_filter(store: Arc<dyn Stor
     let added = rows_to_add(total(&list).await);
     let mut ids = Vec::new();
     for n in 0..added as u64 {
-        ids.push(upload(&store, n + 1).await.id);
+        ids.push(upload(&*store, n + 1).await.id);
     }
     assert_paged_by_id("uploads", list, IdOrder::Descending).await;
 
     // The oldest is processing, the next failed, the rest queued.
-    let processing = claim_next(&store, "w", 10).await;
+    let processing = claim_next(&*store, "w", 10).await;
     assert_eq!(processing.id, ids[0]);
-    let failing = claim_next(&store, "w", 11).await;
+    let failing = claim_next(&*store, "w", 11).await;
     store
         .fail_upload(FailUpload {
             upload_id: failing.id,
@@ -354,7 +354,7 @@ pub async fn rag_upload_unknown_id_is_not_found(store: Arc<dyn Store>) {
     expect_not_found(store.retry_upload(999_999).await, "retry");
     let ghost = Upload {
         id: 999_999,
-        ..upload(&store, 1).await
+        ..upload(&*store, 1).await
     };
     expect_not_found(
         store
@@ -378,18 +378,12 @@ pub async fn rag_upload_unknown_id_is_not_found(store: Arc<dyn Store>) {
 /// - `retry_upload` puts a `failed` upload back to `queued` with attempts, error, lease and
 ///   progress cleared; any other status is `Conflict`.
 pub async fn rag_upload_retry_requeues_only_failed(store: Arc<dyn Store>) {
-    let queued = upload(&store, 1).await;
+    let queued = upload(&*store, 1).await;
     expect_conflict(store.retry_upload(queued.id).await, "retry queued");
-    let claimed = claim_next(&store, "w", 10).await;
+    let claimed = claim_next(&*store, "w", 10).await;
     expect_conflict(store.retry_upload(claimed.id).await, "retry processing");
     store
-        .report_upload_progress(UploadProgress {
-            upload_id: claimed.id,
-            owner: "w".into(),
-            chunks_done: 2,
-            chunks_total: 5,
-            lease_until: at(400),
-        })
+        .report_upload_progress(progress(claimed.id, "w", (2, 5), 400))
         .await
         .unwrap();
     store
@@ -410,7 +404,7 @@ pub async fn rag_upload_retry_requeues_only_failed(store: Arc<dyn Store>) {
     assert_eq!(retried.chunks_done, 0);
     assert_eq!(retried.chunks_total, None);
     assert_eq!(store.get_upload(claimed.id).await.unwrap(), retried);
-    assert_eq!(claim_next(&store, "w2", 30).await.id, claimed.id);
+    assert_eq!(claim_next(&*store, "w2", 30).await.id, claimed.id);
 
     store
         .fail_upload(FailUpload {
@@ -421,7 +415,7 @@ pub async fn rag_upload_retry_requeues_only_failed(store: Arc<dyn Store>) {
         })
         .await
         .unwrap();
-    let (done, _) = ready(&store, 2, MODEL, vec![axis(0)]).await;
+    let (done, _) = ready_document(&*store, 2, MODEL, vec![axis(0)]).await;
     expect_conflict(store.retry_upload(done.id).await, "retry ready");
 }
 
@@ -431,9 +425,9 @@ pub async fn rag_upload_retry_requeues_only_failed(store: Arc<dyn Store>) {
 /// - The oldest `queued` upload is claimed first: `processing`, leased to the owner until
 ///   `now + lease`, `attempts + 1`, progress reset.
 pub async fn rag_claim_takes_oldest_queued_first(store: Arc<dyn Store>) {
-    let first = upload(&store, 1).await;
-    let second = upload(&store, 2).await;
-    let claimed = claim_next(&store, "ingester-a", 10).await;
+    let first = upload(&*store, 1).await;
+    let second = upload(&*store, 2).await;
+    let claimed = claim_next(&*store, "ingester-a", 10).await;
     assert_eq!(claimed.id, first.id, "oldest first");
     assert_eq!(claimed.status, UploadStatus::Processing);
     assert_eq!(claimed.lease_owner.as_deref(), Some("ingester-a"));
@@ -445,22 +439,16 @@ pub async fn rag_claim_takes_oldest_queued_first(store: Arc<dyn Store>) {
     assert_eq!(claimed.chunks_done, 0);
     assert_eq!(claimed.chunks_total, None);
     assert_eq!(store.get_upload(first.id).await.unwrap(), claimed);
-    assert_eq!(claim_next(&store, "ingester-b", 11).await.id, second.id);
+    assert_eq!(claim_next(&*store, "ingester-b", 11).await.id, second.id);
 }
 
 /// - A `processing` upload whose lease ended before `now` is claimed again (`attempts + 1`,
 ///   progress reset), and only then; its old owner has lost it.
 pub async fn rag_claim_reclaims_expired_lease(store: Arc<dyn Store>) {
-    let created = upload(&store, 1).await;
-    let first = claim_next(&store, "old", 10).await;
+    let created = upload(&*store, 1).await;
+    let first = claim_next(&*store, "old", 10).await;
     store
-        .report_upload_progress(UploadProgress {
-            upload_id: first.id,
-            owner: "old".into(),
-            chunks_done: 3,
-            chunks_total: 9,
-            lease_until: at(100),
-        })
+        .report_upload_progress(progress(first.id, "old", (3, 9), 100))
         .await
         .unwrap();
     assert_eq!(
@@ -468,7 +456,7 @@ pub async fn rag_claim_reclaims_expired_lease(store: Arc<dyn Store>) {
         None,
         "a lease ending exactly now is not expired"
     );
-    let again = claim_next(&store, "new", 101).await;
+    let again = claim_next(&*store, "new", 101).await;
     assert_eq!(again.id, created.id);
     assert_eq!(again.attempts, 2);
     assert_eq!(again.lease_owner.as_deref(), Some("new"));
@@ -480,13 +468,7 @@ pub async fn rag_claim_reclaims_expired_lease(store: Arc<dyn Store>) {
     assert_eq!(again.chunks_total, None, "progress reset");
     assert_eq!(
         store
-            .report_upload_progress(UploadProgress {
-                upload_id: created.id,
-                owner: "old".into(),
-                chunks_done: 4,
-                chunks_total: 9,
-                lease_until: at(500),
-            })
+            .report_upload_progress(progress(created.id, "old", (4, 9), 500))
             .await
             .unwrap(),
         LeaseState::Lost
@@ -496,7 +478,7 @@ pub async fn rag_claim_reclaims_expired_lease(store: Arc<dyn Store>) {
 /// - An expired upload that already had `max_attempts` attempts is failed instead ("…(lease
 ///   expired)"), and the next candidate is claimed.
 pub async fn rag_claim_fails_expired_at_max_attempts(store: Arc<dyn Store>) {
-    let stuck = upload(&store, 1).await;
+    let stuck = upload(&*store, 1).await;
     let mut limited = claim("w1", 10);
     limited.max_attempts = 2;
     assert_eq!(
@@ -518,7 +500,7 @@ pub async fn rag_claim_fails_expired_at_max_attempts(store: Arc<dyn Store>) {
             .attempts,
         2
     );
-    let next = upload(&store, 2).await;
+    let next = upload(&*store, 2).await;
 
     limited.now = at(2_000);
     let claimed = store.claim_upload(limited.clone()).await.unwrap().unwrap();
@@ -537,9 +519,9 @@ pub async fn rag_claim_fails_expired_at_max_attempts(store: Arc<dyn Store>) {
 /// - `None` when nothing is claimable: no uploads, only leased ones, only finished ones.
 pub async fn rag_claim_returns_none_when_nothing_claimable(store: Arc<dyn Store>) {
     assert_eq!(store.claim_upload(claim("w", 0)).await.unwrap(), None);
-    ready(&store, 1, MODEL, vec![axis(0)]).await;
-    upload(&store, 2).await;
-    claim_next(&store, "w", 10).await;
+    ready_document(&*store, 1, MODEL, vec![axis(0)]).await;
+    upload(&*store, 2).await;
+    claim_next(&*store, "w", 10).await;
     assert_eq!(
         store.claim_upload(claim("w", 20)).await.unwrap(),
         None,
@@ -597,7 +579,7 @@ pub async fn race_upload_claimers(
 pub async fn rag_claim_concurrent_claimers_take_each_upload_once(store: Arc<dyn Store>) {
     let mut all = BTreeSet::new();
     for n in 0..40 {
-        all.insert(upload(&store, n + 1).await.id);
+        all.insert(upload(&*store, n + 1).await.id);
     }
     let owners = race_upload_claimers(std::slice::from_ref(&store), 16, at(100), &all).await;
     for id in all {
@@ -617,18 +599,11 @@ pub async fn rag_claim_concurrent_claimers_take_each_upload_once(store: Arc<dyn 
 /// - While `owner` holds the lease: progress stored, lease extended, `Held`. Otherwise (another
 ///   owner, expired and reclaimed, finished, deleted) `Lost` and nothing written.
 pub async fn rag_progress_held_only_while_owner(store: Arc<dyn Store>) {
-    let created = upload(&store, 1).await;
-    claim_next(&store, "w", 10).await;
-    let progress = |owner: &str, done: i32, until_s: i64| UploadProgress {
-        upload_id: created.id,
-        owner: owner.into(),
-        chunks_done: done,
-        chunks_total: 8,
-        lease_until: at(until_s),
-    };
+    let created = upload(&*store, 1).await;
+    claim_next(&*store, "w", 10).await;
     assert_eq!(
         store
-            .report_upload_progress(progress("w", 3, 400))
+            .report_upload_progress(progress(created.id, "w", (3, 8), 400))
             .await
             .unwrap(),
         LeaseState::Held
@@ -639,7 +614,7 @@ pub async fn rag_progress_held_only_while_owner(store: Arc<dyn Store>) {
 
     assert_eq!(
         store
-            .report_upload_progress(progress("intruder", 5, 900))
+            .report_upload_progress(progress(created.id, "intruder", (5, 8), 900))
             .await
             .unwrap(),
         LeaseState::Lost
@@ -651,10 +626,10 @@ pub async fn rag_progress_held_only_while_owner(store: Arc<dyn Store>) {
     );
 
     // Expired and reclaimed.
-    claim_next(&store, "w2", 401).await;
+    claim_next(&*store, "w2", 401).await;
     assert_eq!(
         store
-            .report_upload_progress(progress("w", 6, 900))
+            .report_upload_progress(progress(created.id, "w", (6, 8), 900))
             .await
             .unwrap(),
         LeaseState::Lost
@@ -670,7 +645,7 @@ pub async fn rag_progress_held_only_while_owner(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(
         store
-            .report_upload_progress(progress("w2", 1, 900))
+            .report_upload_progress(progress(created.id, "w2", (1, 8), 900))
             .await
             .unwrap(),
         LeaseState::Lost
@@ -678,18 +653,12 @@ pub async fn rag_progress_held_only_while_owner(store: Arc<dyn Store>) {
     assert_eq!(store.get_upload(created.id).await.unwrap().chunks_done, 1);
 
     // Deleted.
-    let other = upload(&store, 2).await;
-    claim_next(&store, "w3", 20).await;
+    let other = upload(&*store, 2).await;
+    claim_next(&*store, "w3", 20).await;
     store.delete_upload(other.id).await.unwrap();
     assert_eq!(
         store
-            .report_upload_progress(UploadProgress {
-                upload_id: other.id,
-                owner: "w3".into(),
-                chunks_done: 1,
-                chunks_total: 2,
-                lease_until: at(900),
-            })
+            .report_upload_progress(progress(other.id, "w3", (1, 2), 900))
             .await
             .unwrap(),
         LeaseState::Lost
@@ -700,8 +669,8 @@ pub async fn rag_progress_held_only_while_owner(store: Arc<dyn Store>) {
 ///   per chunk under `model_id`; the upload becomes `ready` with `processed_at`, lease cleared,
 ///   `chunks_done = chunks_total = chunks.len()`.
 pub async fn rag_complete_stores_document_chunks_and_vectors(store: Arc<dyn Store>) {
-    let created = upload(&store, 1).await;
-    let claimed = claim_next(&store, "w", 10).await;
+    let created = upload(&*store, 1).await;
+    let claimed = claim_next(&*store, "w", 10).await;
     let vectors = [axis(0), axis(1), axis(2)];
     let chunks = vectors
         .iter()
@@ -749,14 +718,14 @@ pub async fn rag_complete_stores_document_chunks_and_vectors(store: Arc<dyn Stor
 /// - Completing an upload not held by `owner` (another owner, or not `processing`) is
 ///   `Conflict` and writes nothing.
 pub async fn rag_complete_without_the_lease_is_conflict_and_writes_nothing(store: Arc<dyn Store>) {
-    let queued = upload(&store, 1).await;
+    let queued = upload(&*store, 1).await;
     expect_conflict(
         store
             .complete_upload(ingested(&queued, "w", MODEL, vec![chunk("a", axis(0))]))
             .await,
         "complete a queued upload",
     );
-    let claimed = claim_next(&store, "w", 10).await;
+    let claimed = claim_next(&*store, "w", 10).await;
     expect_conflict(
         store
             .complete_upload(ingested(
@@ -787,8 +756,8 @@ pub async fn rag_complete_without_the_lease_is_conflict_and_writes_nothing(store
 
 /// - An upload deleted while its ingestion holds the lease fails to complete with `NotFound`.
 pub async fn rag_complete_after_delete_is_not_found(store: Arc<dyn Store>) {
-    upload(&store, 1).await;
-    let claimed = claim_next(&store, "w", 10).await;
+    upload(&*store, 1).await;
+    let claimed = claim_next(&*store, "w", 10).await;
     let deleted = store.delete_upload(claimed.id).await.unwrap();
     assert_eq!(deleted, claimed, "delete returns what it deleted");
     expect_not_found(
@@ -803,8 +772,8 @@ pub async fn rag_complete_after_delete_is_not_found(store: Arc<dyn Store>) {
 
 /// - A vector of the wrong dimension is `InvalidInput`, and nothing is written.
 pub async fn rag_complete_wrong_dimension_is_invalid_and_writes_nothing(store: Arc<dyn Store>) {
-    upload(&store, 1).await;
-    let claimed = claim_next(&store, "w", 10).await;
+    upload(&*store, 1).await;
+    let claimed = claim_next(&*store, "w", 10).await;
     let short = vec![0.5f32; DIM - 1];
     expect_invalid_input(
         store
@@ -825,7 +794,7 @@ pub async fn rag_complete_wrong_dimension_is_invalid_and_writes_nothing(store: A
 /// - `fail_upload` while holding the lease: `failed`, message cut to 1000 characters, lease
 ///   cleared, `processed_at = now`. Without the lease `Conflict`.
 pub async fn rag_fail_cuts_message_and_needs_the_lease(store: Arc<dyn Store>) {
-    let queued = upload(&store, 1).await;
+    let queued = upload(&*store, 1).await;
     let fail = |owner: &str, message: String| FailUpload {
         upload_id: queued.id,
         owner: owner.into(),
@@ -836,7 +805,7 @@ pub async fn rag_fail_cuts_message_and_needs_the_lease(store: Arc<dyn Store>) {
         store.fail_upload(fail("w", "x".into())).await,
         "fail a queued upload",
     );
-    claim_next(&store, "w", 10).await;
+    claim_next(&*store, "w", 10).await;
     expect_conflict(
         store.fail_upload(fail("other", "x".into())).await,
         "fail another owner's upload",
@@ -874,7 +843,7 @@ pub async fn rag_documents_list_with_chunk_counts(store: Arc<dyn Store>) {
     let mut counts = BTreeMap::new();
     for n in 0..added {
         let vectors = (0..n % 4).map(axis).collect();
-        let (_, document) = ready(&store, n as u64 + 1, MODEL, vectors).await;
+        let (_, document) = ready_document(&*store, n as u64 + 1, MODEL, vectors).await;
         counts.insert(document.id, (n % 4) as i64);
     }
     assert_paged_in_id_order("documents", list).await;
@@ -903,7 +872,7 @@ pub async fn rag_search_orders_by_score_then_chunk_id(store: Arc<dyn Store>) {
         blend(&[(0, -1.0)]),          // -1
         blend(&[(0, 1.0), (2, 0.5)]), // 0.894
     ];
-    let (_, document) = ready(&store, 1, MODEL, vectors.clone()).await;
+    let (_, document) = ready_document(&*store, 1, MODEL, vectors.clone()).await;
     let found = hits(&store, search(MODEL, query.clone(), 10)).await;
     assert_eq!(
         positions(&found),
@@ -932,7 +901,7 @@ pub async fn rag_search_min_score_drops_weak_hits(store: Arc<dyn Store>) {
         axis(1),
         blend(&[(0, -1.0), (1, 0.2)]),
     ];
-    let (_, document) = ready(&store, 1, MODEL, vectors).await;
+    let (_, document) = ready_document(&*store, 1, MODEL, vectors).await;
     let mut query = search(MODEL, axis(0), 10);
     query.min_score = Some(0.5);
     let found = hits(&store, query.clone()).await;
@@ -954,13 +923,13 @@ pub async fn rag_search_filters_fill_top_k_among_many_nearer_chunks(store: Arc<d
         let vectors = (0..10)
             .map(|i| blend(&[(0, 1.0), (3 + (n as usize * 10 + i) % 370, 0.2)]))
             .collect();
-        near_documents.push(ready(&store, n + 1, MODEL, vectors).await);
+        near_documents.push(ready_document(&*store, n + 1, MODEL, vectors).await);
     }
     // One document whose 10 chunks are nearly orthogonal to axis 0.
     let far_vectors: Vec<Vec<f32>> = (0..10)
         .map(|i| blend(&[(1, 1.0), (0, 0.01 * (i + 1) as f32), (2, 0.1 * i as f32)]))
         .collect();
-    let (far_upload, far_document) = ready(&store, 100, MODEL, far_vectors.clone()).await;
+    let (far_upload, far_document) = ready_document(&*store, 100, MODEL, far_vectors.clone()).await;
     let query = axis(0);
 
     let unfiltered = hits(&store, search(MODEL, query.clone(), 5)).await;
@@ -1032,8 +1001,8 @@ pub async fn rag_search_filters_fill_top_k_among_many_nearer_chunks(store: Arc<d
 /// - A search only considers vectors of its `model_id`; a model without vectors is an empty
 ///   list, not an error.
 pub async fn rag_search_is_isolated_by_model(store: Arc<dyn Store>) {
-    let (_, a) = ready(&store, 1, "model-a", vec![axis(0), axis(1)]).await;
-    let (_, b) = ready(&store, 2, "model-b", vec![axis(0)]).await;
+    let (_, a) = ready_document(&*store, 1, "model-a", vec![axis(0), axis(1)]).await;
+    let (_, b) = ready_document(&*store, 2, "model-b", vec![axis(0)]).await;
     let found = hits(&store, search("model-a", axis(0), 10)).await;
     assert_eq!(positions(&found), vec![(a.id, 0), (a.id, 1)]);
     let found = hits(&store, search("model-b", axis(0), 10)).await;
@@ -1052,22 +1021,22 @@ pub async fn rag_search_empty_store_is_empty(store: Arc<dyn Store>) {
     filtered.document_ids = vec![1, 2];
     filtered.upload_ids = vec![3];
     assert!(hits(&store, filtered).await.is_empty());
-    upload(&store, 1).await;
+    upload(&*store, 1).await;
     assert!(hits(&store, search(MODEL, axis(0), 5)).await.is_empty());
 }
 
 /// - Deleting an upload removes its document, chunks and vectors: later searches never return
 ///   them and still fill `top_k` from what is left.
 pub async fn rag_search_never_returns_deleted_chunks(store: Arc<dyn Store>) {
-    let (near, near_document) = ready(
-        &store,
+    let (near, near_document) = ready_document(
+        &*store,
         1,
         MODEL,
         (0..3).map(|i| blend(&[(0, 1.0), (5 + i, 0.1)])).collect(),
     )
     .await;
-    let (_, far_document) = ready(
-        &store,
+    let (_, far_document) = ready_document(
+        &*store,
         2,
         MODEL,
         (0..4).map(|i| blend(&[(0, 1.0), (20 + i, 1.0)])).collect(),
@@ -1112,7 +1081,12 @@ pub async fn rag_search_index_recall_against_exact_search(store: Arc<dyn Store>)
     let data = rng.clustered(DOCUMENTS as usize * CHUNKS, CHUNKS, 0.08);
     let mut document_ids = Vec::new();
     for (n, vectors) in (1..=DOCUMENTS).zip(data.chunks(CHUNKS)) {
-        document_ids.push(ready(&store, n, MODEL, vectors.to_vec()).await.1.id);
+        document_ids.push(
+            ready_document(&*store, n, MODEL, vectors.to_vec())
+                .await
+                .1
+                .id,
+        );
     }
     let mut recall = 0.0;
     for q in 0..QUERIES {

@@ -5,6 +5,7 @@
 pub mod conformance;
 pub mod documents;
 mod doubles;
+pub mod files;
 pub mod vectors;
 
 pub use doubles::{

@@ -58,6 +58,22 @@ impl VectorRng {
     }
 }
 
+/// The unit vector along axis `i`.
+pub fn axis(i: usize) -> Vec<f32> {
+    let mut v = vec![0.0; DIMENSION];
+    v[i] = 1.0;
+    v
+}
+
+/// `Σ weight · axis`, L2-normalised: hand-made vectors whose scores are known exactly.
+pub fn blend(parts: &[(usize, f32)]) -> Vec<f32> {
+    let mut v = vec![0.0f32; DIMENSION];
+    for (i, w) in parts {
+        v[*i] += *w;
+    }
+    normalise(v)
+}
+
 /// `v` scaled to unit length.
 pub fn normalise(mut v: Vec<f32>) -> Vec<f32> {
     let norm = v

@@ -72,6 +72,15 @@ impl TestApp {
         Self { router, cb, dir }
     }
 
+    /// The same app with the deterministic `HashEmbedder` standing in for the MiniLM model.
+    pub fn with_hash_embedder(self) -> Self {
+        let cb = self
+            .cb
+            .with_embedder(Arc::new(cyberbrain_core::testing::HashEmbedder::default()));
+        let router = cyberbrain_http::router(AppState::new(cb.clone()));
+        Self { router, cb, ..self }
+    }
+
     pub async fn send(&self, request: Request<Body>) -> TestResponse {
         let response = self
             .router

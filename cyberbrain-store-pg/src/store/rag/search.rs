@@ -308,73 +308,23 @@ async fn nearest(
 
 #[cfg(test)]
 mod tests {
-    use chrono::Utc;
     use cyberbrain_core::RagStore;
-    use cyberbrain_core::domain::{ClaimUpload, IngestedDocument, NewChunk, NewUpload};
+    use cyberbrain_core::testing::conformance::ready_document;
+    use cyberbrain_core::testing::vectors::blend;
 
     use super::*;
     use crate::test_support::fresh_store;
 
-    /// `Σ weight · axis`, L2-normalised.
-    fn blend(parts: &[(usize, f32)]) -> Vec<f32> {
-        let mut v = vec![0.0f32; VECTOR_DIMENSION];
-        for (i, w) in parts {
-            v[*i] += *w;
-        }
-        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-        v.iter().map(|x| x / norm).collect()
-    }
+    const MODEL: &str = "m";
 
     /// Stores upload `n` as one ready document with `vectors`; returns the document id.
     async fn document(store: &PgStore, n: u64, vectors: Vec<Vec<f32>>) -> i64 {
-        let now = Utc::now();
-        store
-            .create_upload(NewUpload {
-                filename: format!("f{n}.txt"),
-                mime_type: "text/plain".into(),
-                size_bytes: 1,
-                sha256: format!("{n:064x}"),
-                stored_path: format!("{n:064x}"),
-                now,
-            })
-            .await
-            .unwrap();
-        let upload = store
-            .claim_upload(ClaimUpload {
-                owner: "w".into(),
-                now,
-                lease: chrono::Duration::minutes(5),
-                max_attempts: 3,
-            })
-            .await
-            .unwrap()
-            .unwrap();
-        let chunks = vectors
-            .into_iter()
-            .map(|vector| NewChunk {
-                text: "t".into(),
-                word_count: 1,
-                vector,
-            })
-            .collect();
-        store
-            .complete_upload(IngestedDocument {
-                upload_id: upload.id,
-                owner: "w".into(),
-                title: "t".into(),
-                source: "s".into(),
-                model_id: "m".into(),
-                chunks,
-                now,
-            })
-            .await
-            .unwrap()
-            .id
+        ready_document(store, n, MODEL, vectors).await.1.id
     }
 
     fn query(vector: Vec<f32>, top_k: usize, document_ids: Vec<i64>) -> ChunkSearch {
         ChunkSearch {
-            model_id: "m".into(),
+            model_id: MODEL.into(),
             vector,
             top_k,
             document_ids,

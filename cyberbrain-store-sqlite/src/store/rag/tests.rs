@@ -4,16 +4,15 @@
 
 use std::path::{Path, PathBuf};
 
-use chrono::{TimeZone, Utc};
-use cyberbrain_core::domain::{
-    ChunkHit, ChunkSearch, ClaimUpload, Document, IngestedDocument, NewChunk, NewUpload,
-};
+use cyberbrain_core::domain::{ChunkHit, ChunkSearch, Document};
 use cyberbrain_core::store::{RagStore, StoreAdmin};
 use cyberbrain_core::testing::HashEmbedder;
+use cyberbrain_core::testing::conformance::ready_document;
+use cyberbrain_core::testing::vectors::blend;
 
 use super::search;
 use crate::store::SqliteStore;
-use crate::vector_index::{DIMENSION, Origin};
+use crate::vector_index::Origin;
 
 const MODEL: &str = "sentence-transformers/all-MiniLM-L6-v2";
 
@@ -23,16 +22,6 @@ async fn open(path: &Path) -> SqliteStore {
         .unwrap();
     store.migrate().await.unwrap();
     store
-}
-
-/// `Σ weight · axis`, L2-normalised.
-fn blend(parts: &[(usize, f32)]) -> Vec<f32> {
-    let mut v = vec![0.0f32; DIMENSION];
-    for (i, w) in parts {
-        v[*i] += *w;
-    }
-    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    v.iter().map(|x| x / norm).collect()
 }
 
 /// An embedding of a dozen words picked by `seed` from a small vocabulary: vectors with the
@@ -57,49 +46,7 @@ fn near_vector(seed: usize) -> Vec<f32> {
 
 /// Stores upload `n` as a ready document with `vectors`.
 async fn ingest(store: &SqliteStore, n: u64, vectors: Vec<Vec<f32>>) -> Document {
-    let now = Utc.timestamp_opt(1_750_000_000 + n as i64, 0).unwrap();
-    let sha = format!("{n:064x}");
-    store
-        .create_upload(NewUpload {
-            filename: format!("{n}.txt"),
-            mime_type: "text/plain".into(),
-            size_bytes: 1,
-            sha256: sha.clone(),
-            stored_path: sha,
-            now,
-        })
-        .await
-        .unwrap();
-    let upload = store
-        .claim_upload(ClaimUpload {
-            owner: "t".into(),
-            now,
-            lease: chrono::Duration::minutes(5),
-            max_attempts: 3,
-        })
-        .await
-        .unwrap()
-        .unwrap();
-    store
-        .complete_upload(IngestedDocument {
-            upload_id: upload.id,
-            owner: "t".into(),
-            title: format!("doc {n}"),
-            source: String::new(),
-            model_id: MODEL.into(),
-            chunks: vectors
-                .into_iter()
-                .enumerate()
-                .map(|(i, vector)| NewChunk {
-                    text: format!("{n}/{i}"),
-                    word_count: 1,
-                    vector,
-                })
-                .collect(),
-            now,
-        })
-        .await
-        .unwrap()
+    ready_document(store, n, MODEL, vectors).await.1
 }
 
 fn query(vector: Vec<f32>, top_k: usize) -> ChunkSearch {
