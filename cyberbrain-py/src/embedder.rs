@@ -13,12 +13,10 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use cyberbrain_core::domain::EMBEDDING_DIMENSION;
 use cyberbrain_core::{Embedder, Error, Result};
 use pyo3::prelude::*;
 use pyo3::types::PyString;
-
-/// The dimension every store keeps (Postgres's `vector(384)`, SQLite's index).
-pub const EMBEDDING_DIMENSION: usize = 384;
 
 /// The window all-MiniLM-L6-v2 embeds in, reported as this embedder's: the callable itself
 /// receives whole chunks and decides how to treat long ones.

@@ -44,8 +44,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::SqlContext;
 
-/// The dimension of every stored vector: all-MiniLM-L6-v2's, and Postgres's `vector(384)`.
-pub(crate) const DIMENSION: usize = 384;
+/// The dimension of every stored vector.
+pub(crate) const DIMENSION: usize = cyberbrain_core::domain::EMBEDDING_DIMENSION;
 
 /// hnsw_rs's graph over one model's vectors; point ids are chunk ids.
 type Graph = Hnsw<'static, f32, DistCosine>;

@@ -33,9 +33,9 @@ pub use notification::{
 };
 pub use page::{MAX_PAGE_SIZE, Page, PageRequest};
 pub use rag::{
-    Chunk, ChunkHit, ChunkSearch, ClaimUpload, Document, DocumentInfo, Embedding, FailUpload,
-    IngestedDocument, NewChunk, NewRetrievalEvent, NewUpload, RetrievalEvent, Upload,
-    UploadCreated, UploadProgress, UploadQuery, UploadStatus,
+    Chunk, ChunkHit, ChunkSearch, ClaimUpload, Document, DocumentInfo, EMBEDDING_DIMENSION,
+    Embedding, FailUpload, IngestedDocument, NewChunk, NewRetrievalEvent, NewUpload,
+    RetrievalEvent, Upload, UploadCreated, UploadProgress, UploadQuery, UploadStatus,
 };
 pub use rollup::{JobOutcome, MAX_ERROR_SUMMARY_CHARS, clip_error_summary, expired_lease, roll_up};
 pub use run::{

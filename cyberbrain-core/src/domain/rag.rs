@@ -3,6 +3,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{PageRequest, wire_enum};
 
+/// The dimension of every stored vector: all-MiniLM-L6-v2's, and what both stores keep
+/// (Postgres's `vector(384)` column, SQLite's index). Another model needs a migration.
+pub const EMBEDDING_DIMENSION: usize = 384;
+
 wire_enum! {
     /// Ingestion state of an upload.
     UploadStatus {

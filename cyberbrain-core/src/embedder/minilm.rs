@@ -43,8 +43,8 @@ pub const MODEL_FILES: [&str; 5] = [
     "tokenizer_config.json",
 ];
 
-/// The vectors' dimension.
-pub const MINILM_DIMENSION: usize = 384;
+/// The vectors' dimension: the one the stores keep.
+pub const MINILM_DIMENSION: usize = crate::domain::EMBEDDING_DIMENSION;
 /// Word pieces per model input, [CLS] and [SEP] included.
 pub const MINILM_MAX_TOKENS: usize = 256;
 const DIMENSION: usize = MINILM_DIMENSION;

@@ -170,7 +170,7 @@ impl HashEmbedder {
 
 impl Default for HashEmbedder {
     fn default() -> Self {
-        Self::new(384)
+        Self::new(crate::domain::EMBEDDING_DIMENSION)
     }
 }
 

@@ -3,7 +3,7 @@
 //! with exact nearest neighbours to compare an approximate index against.
 
 /// The dimension of the vectors, the stores' dimension.
-pub const DIMENSION: usize = 384;
+pub const DIMENSION: usize = crate::domain::EMBEDDING_DIMENSION;
 
 /// A small deterministic generator (xorshift64*), so every run sees the same data.
 #[derive(Debug, Clone)]

@@ -31,9 +31,8 @@ use sqlx::{PgConnection, Row};
 use super::super::{PgStore, decode_all};
 use crate::error::PgContext;
 
-/// The dimension of `embeddings.vector` (`vector(384)` in migration 0001, the dimension of
-/// all-MiniLM-L6-v2).
-pub(crate) const VECTOR_DIMENSION: usize = 384;
+/// The dimension of `embeddings.vector` (`vector(384)` in migration 0001).
+pub(crate) const VECTOR_DIMENSION: usize = cyberbrain_core::domain::EMBEDDING_DIMENSION;
 
 /// The largest `top_k` a search may ask for.
 const MAX_TOP_K: usize = 50;
